@@ -1,0 +1,3 @@
+"""cxrvlp: chest X-ray vision-language pre-training."""
+
+__version__ = "0.1.0"
