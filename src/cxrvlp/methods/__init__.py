@@ -1,0 +1,13 @@
+"""Methods: model classes by name; each built-in recipe (``methods/recipes/*.yaml``) names one and its parts."""
+from __future__ import annotations
+
+from cxrvlp.methods.dual_encoder import DualEncoder
+
+MODELS = {"dual_encoder": DualEncoder}
+
+
+def build_model(config: dict):
+    name = config.get("model", "dual_encoder")
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+    return MODELS[name](config)

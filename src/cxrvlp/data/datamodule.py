@@ -1,0 +1,58 @@
+"""Lightning DataModule: adapter → studies per split → StudyDataset → DataLoader with the collate."""
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from cxrvlp.data.adapters import get_adapter, load_studies
+from cxrvlp.data.dataset import Collate, StudyDataset, Tokenizer
+from cxrvlp.data.transforms import Preprocess
+from cxrvlp.training.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+
+class StudyDataModule(L.LightningDataModule):
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float):
+        super().__init__()
+        self.cfg = cfg
+        self.preprocess = Preprocess(resize=cfg.resize, crop=cfg.crop, mean=mean, std=std, augment=cfg.augment)
+        self.collate = Collate(tokenizer, cfg.max_length)
+        self.label_names = get_adapter(cfg.adapter).label_names
+        self.datasets: dict[str, StudyDataset] = {}
+        self.skip_summary = ""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        studies, skips = load_studies(self.cfg.adapter, self.cfg.root, ("train", "validate", "test"))
+        self.skip_summary = skips.summary()
+        if skips.counts:
+            log.warning("%s: skipped inputs: %s", self.cfg.root, self.skip_summary)
+        for split in ("train", "validate", "test"):
+            part = [s for s in studies if s.split == split]
+            if self.cfg.limit_studies:
+                part = part[: self.cfg.limit_studies]
+            if part:
+                self.datasets[split] = self.make_dataset(part, train=split == "train")
+        if "train" not in self.datasets:
+            raise ValueError(f"{self.cfg.root}: no training studies found ({self.skip_summary})")
+
+    def make_dataset(self, studies, train: bool) -> StudyDataset:
+        return StudyDataset(studies, self.preprocess, train=train, label_names=self.label_names,
+                            use_lateral=self.cfg.use_lateral, report_sections=tuple(self.cfg.report_sections),
+                            cache_resized=self.cfg.cache_resized)
+
+    def loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.cfg.batch_size, shuffle=shuffle,
+                          num_workers=self.cfg.num_workers, collate_fn=self.collate, drop_last=drop_last,
+                          persistent_workers=self.cfg.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        # drop_last keeps every contrastive batch full, so per-step losses are comparable and DDP shapes match.
+        return self.loader("train", shuffle=True, drop_last=len(self.datasets["train"]) > self.cfg.batch_size)
+
+    def val_dataloader(self):
+        return self.loader("validate") if "validate" in self.datasets else []

@@ -1,0 +1,89 @@
+"""Torch dataset over :class:`Study` records and the collate function that batches studies with/without laterals."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from cxrvlp.data import transforms
+from cxrvlp.data.study import Study
+
+Tokenizer = Callable[[list[str], int], dict[str, torch.Tensor]]
+
+
+class StudyDataset(Dataset):
+    """One item per study: a frontal image, the lateral image if the study has one, the report text and labels.
+
+    Items are dicts: ``frontal [1, C, C]``, ``lateral [1, C, C]`` or ``None``, ``text`` (str), ``labels [L]``
+    (float; NaN where the label is not given), ``index`` and ``study_id``. With ``cache_resized`` the resized
+    uint8 image is kept in memory after the first read (per worker process), which removes JPEG decoding from
+    every later epoch.
+    """
+
+    def __init__(self, studies: Sequence[Study], preprocess: transforms.Preprocess, train: bool,
+                 label_names: Sequence[str] = (), use_lateral: bool = True,
+                 report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION"), cache_resized: bool = False):
+        if not studies:
+            raise ValueError("StudyDataset got no studies (check the data root and split)")
+        self.studies = list(studies)
+        self.preprocess, self.train = preprocess, train
+        self.label_names = tuple(label_names)
+        self.use_lateral, self.report_sections = use_lateral, report_sections
+        self._cache: dict[str, torch.Tensor] | None = {} if cache_resized else None
+
+    def __len__(self) -> int:
+        return len(self.studies)
+
+    def _image(self, path) -> torch.Tensor:
+        key = str(path)
+        if self._cache is not None and key in self._cache:
+            img = self._cache[key].float() / 255.0
+        else:
+            img = transforms.resize_pad(transforms.load_gray(path), self.preprocess.resize)
+            if self._cache is not None:
+                self._cache[key] = (img * 255.0).round().to(torch.uint8)
+        return transforms.crop_normalise(img, self.preprocess, self.train)
+
+    def _pick(self, images):
+        if self.train and len(images) > 1:
+            return images[int(torch.randint(len(images), (1,)))]
+        return images[0]
+
+    def __getitem__(self, i: int) -> dict:
+        study = self.studies[i]
+        lateral = None
+        if self.use_lateral and study.lateral:
+            lateral = self._image(self._pick(study.lateral).path)
+        labels = torch.tensor([study.labels.get(n, math.nan) for n in self.label_names], dtype=torch.float32)
+        return {"index": i, "study_id": study.study_id, "frontal": self._image(self._pick(study.frontal).path),
+                "lateral": lateral, "text": study.report_text(self.report_sections), "labels": labels}
+
+
+class Collate:
+    """Batch items; laterals are packed (``lateral [L, 1, C, C]`` with ``lateral_index [L]`` into the batch) and
+    ``has_lateral [B]`` marks which studies have one, so no loss ever sees a fake blank image."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int):
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, items: list[dict]) -> dict:
+        frontal = torch.stack([it["frontal"] for it in items])
+        lat_idx = [i for i, it in enumerate(items) if it["lateral"] is not None]
+        lateral = (torch.stack([items[i]["lateral"] for i in lat_idx]) if lat_idx
+                   else frontal.new_zeros((0, *frontal.shape[1:])))
+        texts = [it["text"] for it in items]
+        tokens = self.tokenizer(texts, self.max_length)
+        return {
+            "frontal": frontal,
+            "lateral": lateral,
+            "lateral_index": torch.tensor(lat_idx, dtype=torch.long),
+            "has_lateral": torch.tensor([it["lateral"] is not None for it in items]),
+            "input_ids": tokens["input_ids"],
+            "attention_mask": tokens["attention_mask"],
+            "labels": torch.stack([it["labels"] for it in items]),
+            "index": torch.tensor([it["index"] for it in items]),
+            "study_id": [it["study_id"] for it in items],
+            "text": texts,
+        }

@@ -1,0 +1,30 @@
+"""Text prompts for zero-shot classification: per finding, sentences that assert it and sentences that deny it.
+
+The score of an image for a finding is ``mean cos(image, positive prompts) - mean cos(image, negative prompts)``.
+Prompts are written in report language (the phrasing a report would use), not as class names.
+"""
+from __future__ import annotations
+
+PHANTOM_PROMPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "cardiomegaly": (("The heart is enlarged.", "Cardiomegaly.", "Moderate cardiomegaly."),
+                     ("Heart size is normal.", "The cardiac silhouette is normal in size.")),
+    "pleural_effusion": (("Pleural effusion.", "Small left pleural effusion.", "Right pleural effusion is present."),
+                         ("No pleural effusion.", "There is no pleural fluid.")),
+    "pneumothorax": (("There is a pneumothorax.", "Small apical pneumothorax.", "Right pneumothorax."),
+                     ("No pneumothorax.", "There is no pneumothorax.")),
+    "consolidation": (("Consolidation in the lower lobe.", "Airspace consolidation.", "Focal consolidation is seen."),
+                      ("No focal consolidation.", "The lungs are clear.")),
+    "nodule": (("A pulmonary nodule is seen.", "Small nodule in the lung.", "There is a nodule."),
+               ("No pulmonary nodules.", "The lungs are clear.")),
+    "mass": (("A lung mass is seen.", "There is a large mass in the lung.", "Pulmonary mass."),
+             ("No mass.", "The lungs are clear.")),
+    "atelectasis": (("Atelectasis.", "Basilar atelectasis.", "There is atelectasis in the lower lung."),
+                    ("No atelectasis.", "The lungs are clear.")),
+    "edema": (("Pulmonary edema.", "Mild interstitial edema.", "Findings consistent with pulmonary edema."),
+              ("No pulmonary edema.", "No edema.")),
+    "retrocardiac_opacity": (("Retrocardiac opacity.", "There is a retrocardiac opacity in the left lower lobe."),
+                             ("No retrocardiac opacity.", "The lungs are clear.")),
+    "support_devices": (("Support devices are in place.", "An endotracheal tube is present.",
+                         "A pacemaker with leads is seen."),
+                        ("No support devices.", "No lines or tubes.")),
+}

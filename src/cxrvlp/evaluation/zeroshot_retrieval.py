@@ -1,0 +1,104 @@
+"""Evaluate a checkpoint: zero-shot classification from prompts and image↔report retrieval on held-out studies."""
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import track
+from torch.utils.data import DataLoader
+
+from cxrvlp import __version__
+from cxrvlp.data.adapters import get_adapter, load_studies
+from cxrvlp.data.dataset import Collate, StudyDataset
+from cxrvlp.data.transforms import Preprocess
+from cxrvlp.evaluation import metrics
+from cxrvlp.evaluation.prompts import PHANTOM_PROMPTS
+from cxrvlp.evaluation.report import write_results
+from cxrvlp.text.tokenize import Tokenize
+from cxrvlp.training.checkpoint import load_model
+
+
+@torch.no_grad()
+def embed_split(model, loader: DataLoader, progress: bool = True) -> dict:
+    images, texts, labels = [], [], []
+    for batch in track(loader, description="embedding", disable=not progress):
+        images.append(model.embed_images(batch["frontal"]))
+        texts.append(model.embed_texts(batch["input_ids"], batch["attention_mask"]))
+        labels.append(batch["labels"])
+    return {"image": torch.cat(images), "text": torch.cat(texts), "labels": torch.cat(labels).numpy()}
+
+
+@torch.no_grad()
+def embed_prompts(model, tokenize: Tokenize, prompts: list[str], max_length: int) -> torch.Tensor:
+    tok = tokenize(prompts, max_length)
+    return model.embed_texts(tok["input_ids"], tok["attention_mask"])
+
+
+def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None = None, adapter: str | None = None,
+             split: str = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,), seed: int = 0,
+             progress: bool = True) -> dict:
+    model = load_model(checkpoint)
+    cfg = model.cfg
+    adapter = adapter or cfg.data.adapter
+    data_root = data_root or cfg.data.root
+    studies, skips = load_studies(adapter, data_root, (split,))
+    if not studies:
+        raise ValueError(f"{data_root}: no {split!r} studies to evaluate on ({skips.summary()})")
+    label_names = get_adapter(adapter).label_names
+    dc = model.image_encoder.data_config
+    pre = Preprocess(resize=cfg.data.resize, crop=cfg.data.crop, mean=float(dc["mean"][0]), std=float(dc["std"][0]),
+                     augment=False)
+    tokenize = Tokenize(model.text_encoder.tokenizer)
+    ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=False,
+                      report_sections=tuple(cfg.data.report_sections))
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=Collate(tokenize, cfg.data.max_length))
+    emb = embed_split(model, loader, progress)
+
+    per_label, curves = {}, {}
+    for j, name in enumerate(label_names):
+        if name not in PHANTOM_PROMPTS:
+            continue
+        pos, neg = PHANTOM_PROMPTS[name]
+        scores = metrics.zero_shot_scores(emb["image"], embed_prompts(model, tokenize, list(pos), 64),
+                                          embed_prompts(model, tokenize, list(neg), 64)).numpy()
+        y = emb["labels"][:, j]
+        auc = metrics.auroc(scores, y)
+        per_label[name] = {"auroc": auc, "positives": int((y == 1).sum()), "negatives": int((y == 0).sum())}
+        if not math.isnan(auc):
+            curves[name] = metrics.roc_points(scores, y)
+    valid = [v["auroc"] for v in per_label.values() if not math.isnan(v["auroc"])]
+
+    retrieval = {}
+    for pool in pool_sizes:
+        if pool > len(studies):
+            continue
+        for name, (q, g) in {"image_to_report": (emb["image"], emb["text"]),
+                             "report_to_image": (emb["text"], emb["image"])}.items():
+            rec = metrics.recall_at_k(q, g, ks=(1, 5, 10), pool_size=pool, seed=seed)
+            retrieval[f"{name}@pool{pool or len(studies)}"] = {
+                "pool_size": pool or len(studies), "recall": {str(k): v for k, v in rec.items()}}
+
+    results = {
+        "protocol": {
+            "task": "zero-shot classification + image-report retrieval",
+            "checkpoint": model.checkpoint_path, "checkpoint_sha256": model.checkpoint_sha256,
+            "recipe": cfg.name, "adapter": adapter, "data_root": str(data_root), "split": split,
+            "n_studies": len(studies), "skipped": skips.summary(), "study_ids_sha256": _ids_hash(studies),
+            "preprocess": pre.as_dict(), "report_sections": list(cfg.data.report_sections),
+            "retrieval_seed": seed, "prompts": {k: PHANTOM_PROMPTS[k] for k in per_label},
+            "cxrvlp_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        },
+        "zero_shot": {"per_label": per_label, "mean_auroc": float(np.mean(valid)) if valid else math.nan},
+        "retrieval": retrieval,
+    }
+    results["files"] = {k: str(v) for k, v in write_results(results, Path(out_dir), curves).items()}
+    return results
+
+
+def _ids_hash(studies) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(s.study_id for s in studies)).encode()).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""Objectives by name: a recipe lists ``{name, weight, inputs, **kwargs}`` and gets a module over the model output.
+
+``inputs`` names the entries of the model's output dict that the loss takes, in order, so one loss class serves
+several places (e.g. InfoNCE on frontal, lateral or fused embeddings).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from cxrvlp.objectives.infonce import InfoNCELoss
+
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {}
+
+
+def register_objective(name: str, default_inputs: tuple[str, ...]):
+    def deco(builder: Callable[..., nn.Module]):
+        if name in _REGISTRY:
+            raise KeyError(f"objective {name!r} registered twice")
+        _REGISTRY[name] = (builder, default_inputs)
+        return builder
+    return deco
+
+
+def list_objectives() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+class BoundObjective(nn.Module):
+    """A loss module plus the output-dict keys it reads and its weight in the total."""
+
+    def __init__(self, name: str, loss: nn.Module, inputs: tuple[str, ...], weight: float):
+        super().__init__()
+        self.name, self.loss, self.inputs, self.weight = name, loss, tuple(inputs), float(weight)
+
+    def forward(self, out: dict) -> torch.Tensor:
+        missing = [k for k in self.inputs if k not in out]
+        if missing:
+            raise KeyError(f"objective {self.name!r} needs model outputs {missing}; the model gave {sorted(out)}")
+        return self.loss(*(out[k] for k in self.inputs))
+
+
+def build_objectives(specs: dict[str, dict]) -> nn.ModuleDict:
+    """``specs`` maps a term name (used in logs, e.g. ``itc``) to ``{name, weight=1, inputs=..., enabled=True, **kw}``.
+
+    Terms with ``enabled: false`` or ``weight: 0`` are left out (ablation by config).
+    """
+    built = nn.ModuleDict()
+    for term, spec in specs.items():
+        spec = dict(spec)
+        name = spec.pop("name")
+        weight = spec.pop("weight", 1.0)
+        enabled = spec.pop("enabled", True)
+        if name not in _REGISTRY:
+            raise KeyError(f"objective term {term!r}: unknown objective {name!r}; known: {list_objectives()}")
+        builder, default_inputs = _REGISTRY[name]
+        inputs = tuple(spec.pop("inputs", default_inputs))
+        if not enabled or weight == 0:
+            continue
+        built[term] = BoundObjective(name, builder(**spec), inputs, weight)
+    if not built:
+        raise ValueError("the recipe enables no objective; at least one term needs a non-zero weight")
+    return built
+
+
+register_objective("infonce", ("image_emb", "text_emb"))(InfoNCELoss)

@@ -1,0 +1,160 @@
+"""Recipe files (YAML) → typed config, with ``base:`` inheritance and ``key.sub=value`` command-line overrides.
+
+A recipe is a YAML mapping with the sections ``image_encoder``, ``text_encoder``, ``projection``, ``objectives``,
+``optim``, ``data``, ``trainer`` (and ``base`` to inherit from another recipe by name or path). Unknown keys in
+the typed sections are errors, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "methods" / "recipes"
+
+
+@dataclass
+class DataConfig:
+    adapter: str = "phantom"  # registered adapter name (cxrvlp.data.adapters)
+    root: str = "runs/phantom"
+    resize: int = 256
+    crop: int = 224
+    augment: bool = True
+    batch_size: int = 32
+    num_workers: int = 2
+    use_lateral: bool = False
+    report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION")
+    max_length: int = 128
+    cache_resized: bool = True
+    limit_studies: int = 0  # 0 = all; >0 keeps the first N studies of each split (tiny runs)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_fraction: float = 0.05  # of all optimiser steps
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    lr_mult: dict[str, float] = field(default_factory=dict)  # parameter-name substring -> lr multiplier
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    seed: int = 0
+    log_every_n_steps: int = 10
+    gradient_clip_val: float = 0.0
+    check_val_every_n_epoch: int = 1
+    torch_threads: int = 0  # 0 = torch default
+
+
+@dataclass
+class RecipeConfig:
+    name: str
+    image_encoder: dict
+    text_encoder: dict
+    projection: dict
+    objectives: dict
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    model: str = "dual_encoder"  # registered model class (cxrvlp.methods)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _typed(cls, section: str, values: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"recipe section {section!r}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    out = cls(**values)
+    for f in fields(cls):  # YAML gives lists where the dataclass declares tuples
+        v = getattr(out, f.name)
+        if isinstance(v, list) and "tuple" in str(f.type):
+            setattr(out, f.name, tuple(v))
+    return out
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def recipe_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    p = RECIPE_DIR / f"{name_or_path}.yaml"
+    if not p.is_file():
+        known = sorted(q.stem for q in RECIPE_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"recipe {name_or_path!r} is neither a YAML file nor a built-in recipe {known}")
+    return p
+
+
+def list_recipes() -> list[str]:
+    return sorted(q.stem for q in RECIPE_DIR.glob("*.yaml"))
+
+
+def _load_raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
+    path = recipe_path(name_or_path)
+    if str(path) in seen:
+        raise ValueError(f"recipe inheritance loops: {' -> '.join(seen + (str(path),))}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a recipe must be a YAML mapping")
+    base = raw.pop("base", None)
+    if base:
+        raw = _deep_merge(_load_raw(base, seen + (str(path),)), raw)
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    """``"optim.lr=1e-4"`` → (["optim", "lr"], 0.0001); the value is parsed as YAML."""
+    if "=" not in item:
+        raise ValueError(f"override {item!r} must look like key.sub=value")
+    key, value = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {k!r} is not a section")
+        node[keys[-1]] = value
+    return raw
+
+
+def from_dict(raw: dict) -> RecipeConfig:
+    raw = dict(raw)
+    for req in ("image_encoder", "text_encoder", "projection", "objectives"):
+        if req not in raw:
+            raise KeyError(f"recipe {raw.get('name', '?')!r}: missing section {req!r}")
+    known = {f.name for f in fields(RecipeConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise KeyError(f"recipe {raw.get('name', '?')!r}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
+    raw["optim"] = _typed(OptimConfig, "optim", raw.get("optim", {}))
+    raw["data"] = _typed(DataConfig, "data", raw.get("data", {}))
+    raw["trainer"] = _typed(TrainerConfig, "trainer", raw.get("trainer", {}))
+    return RecipeConfig(**raw)
+
+
+def load_recipe(name_or_path: str, overrides: list[str] = ()) -> RecipeConfig:
+    return from_dict(apply_overrides(_load_raw(name_or_path), list(overrides)))

@@ -1,0 +1,69 @@
+"""Pre-train a recipe with Lightning: checkpoints that resume, CSV + TensorBoard logs, a progress bar."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from cxrvlp.data.datamodule import StudyDataModule
+from cxrvlp.methods import build_model
+from cxrvlp.text.tokenize import Tokenize
+from cxrvlp.training.checkpoint import RNGState
+from cxrvlp.training.config import RecipeConfig
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
+    dc = model.image_encoder.data_config
+    return StudyDataModule(cfg.data, Tokenize(model.text_encoder.tokenizer), mean=float(dc["mean"][0]),
+                           std=float(dc["std"][0]))
+
+
+def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
+             extra_trainer_kwargs: dict | None = None) -> Path:
+    """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
+
+    ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last.ckpt`` every epoch, and
+    on an exception) and ``logs/`` (``metrics.csv``, TensorBoard events). With ``resume`` and an existing
+    ``checkpoints/last.ckpt`` the run continues where it stopped.
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    config_file = out_dir / "config.yaml"
+    resolved = cfg.to_dict()
+    if resume and last.is_file() and config_file.is_file():
+        previous = yaml.safe_load(config_file.read_text())
+        if json.dumps(previous, sort_keys=True, default=str) != json.dumps(resolved, sort_keys=True, default=str):
+            raise ValueError(f"{out_dir} holds a run with a different config ({config_file}); "
+                             "use another --out or pass --no-resume to start over")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
+
+    t = cfg.trainer
+    if t.torch_threads:
+        torch.set_num_threads(t.torch_threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    model = build_model(resolved)
+    dm = build_datamodule(model, cfg)
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                                 save_last=True, save_top_k=0),
+                 OnExceptionCheckpoint(dirpath=ckpt_dir, filename="on_exception"), RNGState(),
+                 LearningRateMonitor(logging_interval="step")]
+    if progress:
+        callbacks.append(RichProgressBar())
+    loggers = [CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="logs", version="")]
+    trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+                        precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
+                        logger=loggers, gradient_clip_val=t.gradient_clip_val or None,
+                        check_val_every_n_epoch=t.check_val_every_n_epoch, enable_progress_bar=progress,
+                        deterministic=False, **(extra_trainer_kwargs or {}))
+    trainer.fit(model, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None)
+    return last
