@@ -113,10 +113,10 @@ def _load_raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a recipe must be a YAML mapping")
+    raw.setdefault("name", path.stem)
     base = raw.pop("base", None)
     if base:
         raw = _deep_merge(_load_raw(base, seen + (str(path),)), raw)
-    raw.setdefault("name", path.stem)
     return raw
 
 
