@@ -87,7 +87,7 @@ def test_gradients_reach_every_parameter(name):
 
 @pytest.mark.parametrize("name", BIG)
 def test_big_encoders_build_with_right_dims(name):
-    size = (64, 64)
+    size = (64, 96)
     enc = build_image_encoder({"name": name, "img_size": list(size)}).eval()
     with torch.no_grad():
         out = enc(_img(enc, 1, size))
@@ -95,6 +95,14 @@ def test_big_encoders_build_with_right_dims(name):
     assert (enc.global_dim, enc.local_dim) == (g, l)
     assert out.global_features.shape == (1, g) and out.local_features.shape[2] == l
     assert out.grid == enc.grid and out.local_features.shape[1] == out.grid[0] * out.grid[1]
+
+
+def test_any_timm_model_by_family():
+    enc = build_image_encoder({"name": "timm", "model": "test_convnext", "family": "cnn", "local_index": 2})
+    with torch.no_grad():
+        out = enc.eval()(_img(enc, 1))
+    assert out.local_features.shape == (1, out.grid[0] * out.grid[1], enc.local_dim)
+    assert out.grid == enc.feature_grid(SIZE)
 
 
 def test_grid_at_224_for_transformers():
