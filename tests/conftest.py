@@ -14,3 +14,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the checkout in CI only)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom(tmp_path_factory) -> Path:
+    """A 48-study phantom at 64 px, generated once per test session."""
+    from cxrvlp.phantom import generate
+
+    return generate(tmp_path_factory.mktemp("phantom"), 48, seed=1, image_size=64, progress=False)

@@ -27,7 +27,7 @@ def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
 
 
 def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
-             extra_trainer_kwargs: dict | None = None) -> Path:
+             extra_callbacks: list[L.Callback] = (), extra_trainer_kwargs: dict | None = None) -> Path:
     """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
 
     ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last.ckpt`` every epoch, and
@@ -56,7 +56,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=0),
                  OnExceptionCheckpoint(dirpath=ckpt_dir, filename="on_exception"), RNGState(),
-                 LearningRateMonitor(logging_interval="step")]
+                 LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if progress:
         callbacks.append(RichProgressBar())
     loggers = [CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="logs", version="")]
