@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FRONTAL_VIEWS = frozenset({"PA", "AP", "AP AXIAL", "PA LLD", "PA RLD", "AP LLD", "AP RLD"})
+FRONTAL_VIEWS = frozenset({"PA", "AP", "FRONTAL", "AP AXIAL", "PA LLD", "PA RLD", "AP LLD", "AP RLD"})
 LATERAL_VIEWS = frozenset({"LATERAL", "LL", "RL", "LAO", "RAO", "LPO"})
 SPLITS = ("train", "validate", "test")
 

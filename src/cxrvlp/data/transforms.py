@@ -25,7 +25,13 @@ class Preprocess:
 
 
 def load_gray(path: str | Path) -> torch.Tensor:
-    """Read an image file as a float tensor ``[1, H, W]`` in [0, 1]; a clear error names a broken file."""
+    """Read an image file as a float tensor ``[1, H, W]`` in [0, 1]; a clear error names a broken file.
+
+    ``.dcm``/``.dicom`` files go through :func:`cxrvlp.data.dicom.read_dicom` (windowing, MONOCHROME1, 8-bit)."""
+    if Path(path).suffix.lower() in (".dcm", ".dicom"):
+        from cxrvlp.data.dicom import read_dicom
+
+        return torch.from_numpy(read_dicom(path).astype(np.float32) / 255.0)[None]
     try:
         with Image.open(path) as im:
             im.load()
