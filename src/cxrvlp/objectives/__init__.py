@@ -1,4 +1,11 @@
+from cxrvlp.objectives.gloria import GloriaLocalLoss, word_region_similarity
 from cxrvlp.objectives.infonce import InfoNCELoss
+from cxrvlp.objectives.limitr import LimitrLocalLoss, SimilarityAttentionFiltration
+from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
 from cxrvlp.objectives.registry import BoundObjective, build_objectives, list_objectives, register_objective
+from cxrvlp.objectives.sinkhorn import sinkhorn_knopp
+from cxrvlp.objectives.token_alignment import TokenAlignmentLoss
 
-__all__ = ["InfoNCELoss", "BoundObjective", "build_objectives", "list_objectives", "register_objective"]
+__all__ = ["BoundObjective", "GloriaLocalLoss", "InfoNCELoss", "LimitrLocalLoss", "PrototypeAlignmentLoss",
+           "SimilarityAttentionFiltration", "TokenAlignmentLoss", "build_objectives", "list_objectives",
+           "register_objective", "sinkhorn_knopp", "word_region_similarity"]

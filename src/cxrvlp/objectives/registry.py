@@ -10,7 +10,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from cxrvlp.objectives.gloria import GloriaLocalLoss
 from cxrvlp.objectives.infonce import InfoNCELoss
+from cxrvlp.objectives.limitr import LimitrLocalLoss
+from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
+from cxrvlp.objectives.token_alignment import TokenAlignmentLoss
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {}
 
@@ -66,3 +70,8 @@ def build_objectives(specs: dict[str, dict]) -> nn.ModuleDict:
 
 
 register_objective("infonce", ("image_emb", "text_emb"))(InfoNCELoss)
+register_objective("gloria_local", ("region_emb", "region_mask", "word_emb", "word_mask"))(GloriaLocalLoss)
+register_objective("token_alignment", ("region_emb", "region_mask", "region_attn", "word_emb", "word_mask",
+                                       "word_attn"))(TokenAlignmentLoss)
+register_objective("prototype_alignment", ("image_emb", "text_emb"))(PrototypeAlignmentLoss)
+register_objective("limitr_local", ("region_emb", "region_mask", "word_emb", "word_mask"))(LimitrLocalLoss)
