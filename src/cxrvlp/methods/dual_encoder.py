@@ -10,7 +10,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from cxrvlp.encoders import build_image_encoder, build_text_encoder
+from cxrvlp.encoders import ImageFeatures, TextFeatures, build_image_encoder, build_text_encoder
 from cxrvlp.methods.heads import build_head
 from cxrvlp.objectives import build_objectives
 from cxrvlp.training.config import RecipeConfig, from_dict
@@ -46,10 +46,14 @@ class DualEncoder(L.LightningModule):
         return F.normalize(self.encode_text(input_ids, attention_mask)[0], dim=-1)
 
     def forward(self, batch: dict) -> dict:
-        image_emb, img = self.encode_image(batch["frontal"])
-        text_emb, txt = self.encode_text(batch["input_ids"], batch["attention_mask"])
-        return {"image_emb": image_emb, "text_emb": text_emb, "image_local": img.local_features,
-                "text_tokens": txt.token_features, "text_mask": txt.attention_mask}
+        img = self.image_encoder(batch["frontal"])
+        txt = self.text_encoder(batch["input_ids"], batch["attention_mask"])
+        return self.outputs(batch, img, txt)
+
+    def outputs(self, batch: dict, img: ImageFeatures, txt: TextFeatures) -> dict:
+        """The output dict from the encoders' features (subclasses add entries)."""
+        return {"image_emb": self.image_proj(img.global_features), "text_emb": self.text_proj(txt.global_features),
+                "image_local": img.local_features, "text_tokens": txt.token_features, "text_mask": txt.attention_mask}
 
     # -- training ---------------------------------------------------------------------------------------------
     def _losses(self, batch: dict, stage: str) -> torch.Tensor:
@@ -67,6 +71,13 @@ class DualEncoder(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._losses(batch, "val")
+
+    def on_after_backward(self) -> None:
+        # an objective may keep its own parameters fixed for its first epochs (MGCA's prototypes)
+        for objective in self.objectives.values():
+            frozen = getattr(objective.loss, "frozen_parameters", None)
+            for p in frozen(self.current_epoch) if frozen is not None else ():
+                p.grad = None
 
     def configure_optimizers(self):
         return build_optimizer(self, self.cfg.optim, int(self.trainer.estimated_stepping_batches))

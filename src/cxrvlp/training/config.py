@@ -1,8 +1,8 @@
 """Recipe files (YAML) → typed config, with ``base:`` inheritance and ``key.sub=value`` command-line overrides.
 
 A recipe is a YAML mapping with the sections ``image_encoder``, ``text_encoder``, ``projection``, ``objectives``,
-``optim``, ``data``, ``trainer`` (and ``base`` to inherit from another recipe by name or path). Unknown keys in
-the typed sections are errors, so a typo never silently falls back to a default.
+``optim``, ``data``, ``trainer``, ``model`` + ``model_options`` (and ``base`` to inherit from another recipe by
+name or path). Unknown keys in the typed sections are errors, so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ class RecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     model: str = "dual_encoder"  # registered model class (cxrvlp.methods)
+    model_options: dict = field(default_factory=dict)  # options of that model class (each class checks its keys)
 
     def to_dict(self) -> dict:
         return asdict(self)

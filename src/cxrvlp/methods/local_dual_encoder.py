@@ -1,0 +1,88 @@
+"""Dual encoder with local embeddings: image regions and report words in a shared space (GLoRIA, MGCA).
+
+Adds to :class:`DualEncoder`'s output dict:
+
+- ``region_emb [B, N, D]``: projected local image features (ResNet layer3 grid, ViT patches), row-major grid;
+  ``region_mask [B, N]`` (bool, all true for one view); ``region_attn [B, N]`` or ``None``: the ViT's last-layer
+  [CLS] attention to each patch (only with ``attentions: true`` on an encoder that has it).
+- ``word_emb [B, W, D]``: projected word features (word pieces merged, :mod:`cxrvlp.encoders.words`);
+  ``word_mask [B, W]``; ``word_attn [B, W]`` or ``None``: the text encoder's last-layer [CLS] attention summed
+  over each word's pieces (with ``attentions: true``). ``W`` is the token length (an upper bound; see the mask).
+
+``model_options`` (unknown keys are errors)::
+
+    local_projection: head for regions and words (build_head kwargs; default: the recipe's ``projection``)
+    word_reduce:      "sum" (GLoRIA, MGCA, LIMITR) or "mean" of a word's pieces
+    attentions:       compute [CLS] attentions (MGCA's token weights; eager text attention, a little slower)
+    text_layers:      keep only the first k transformer layers of the text encoder (MGCA: 6 of Bio_ClinicalBERT)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cxrvlp.encoders import ImageFeatures, TextFeatures
+from cxrvlp.encoders.words import WordPieceMerger
+from cxrvlp.methods.dual_encoder import DualEncoder
+from cxrvlp.methods.heads import build_head
+
+
+class TokenProjection(nn.Module):
+    """A projection head applied to every token of ``[B, N, C]`` (batch-norm statistics over all B·N tokens, as
+    MGCA's 1x1-convolution heads; padded positions are included and must be masked downstream)."""
+
+    def __init__(self, in_dim: int, **head: object):
+        super().__init__()
+        self.head = build_head(in_dim, **head)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(tokens.reshape(-1, tokens.shape[-1])).reshape(*tokens.shape[:-1], -1)
+
+
+def check_options(options: dict, allowed: set[str], model: str) -> dict:
+    unknown = set(options) - allowed
+    if unknown:
+        raise KeyError(f"model {model!r}: unknown model_options {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return dict(options)
+
+
+def keep_first_layers(text_encoder, k: int) -> None:
+    """Truncate a transformers encoder to its first ``k`` layers (re-applying its trainable-layer setting)."""
+    layers = text_encoder.layers
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(layers):
+        raise ValueError(f"text_layers must be an int in [1, {len(layers)}], got {k!r}")
+    del layers[k:]
+    text_encoder.model.config.num_hidden_layers = k
+    text_encoder.set_trainable_layers(text_encoder.trainable_layers)
+
+
+class LocalDualEncoder(DualEncoder):
+    OPTIONS = {"local_projection", "word_reduce", "attentions", "text_layers"}
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.options = check_options(self.cfg.model_options, self.OPTIONS, self.cfg.model)
+        if self.options.get("text_layers") is not None:
+            keep_first_layers(self.text_encoder, self.options["text_layers"])
+        head = dict(self.options.get("local_projection") or self.cfg.projection)
+        self.region_proj = TokenProjection(self.image_encoder.local_dim, **head)
+        self.word_proj = TokenProjection(self.text_encoder.token_dim, **head)
+        self.word_merger = WordPieceMerger(self.text_encoder.tokenizer, self.options.get("word_reduce", "sum"))
+        attentions = bool(self.options.get("attentions", False))
+        self.text_attentions = attentions
+        self.image_attentions = attentions and self.image_encoder.supports_attentions
+
+    def forward(self, batch: dict) -> dict:
+        img = self.image_encoder(batch["frontal"], return_attentions=self.image_attentions)
+        txt = self.text_encoder(batch["input_ids"], batch["attention_mask"], return_attentions=self.text_attentions)
+        return self.outputs(batch, img, txt)
+
+    def outputs(self, batch: dict, img: ImageFeatures, txt: TextFeatures) -> dict:
+        out = super().outputs(batch, img, txt)
+        word_mask, words, word_attn = self.word_merger(batch["input_ids"], txt.attention_mask, txt.token_features,
+                                                 txt.attentions)
+        regions = self.region_proj(img.local_features)
+        out.update(region_emb=regions, region_mask=regions.new_ones(regions.shape[:2], dtype=torch.bool),
+                   region_attn=img.attentions, word_emb=self.word_proj(words), word_mask=word_mask,
+                   word_attn=word_attn)
+        return out
