@@ -147,7 +147,11 @@ def score_against_mesh(reports: list[IUReport], labeler: RuleLabeler | None = No
     # CheXpert's own No Finding: nothing but (at most) support devices among the mapped MeSH observations
     no_other = [t <= {NO_FINDING, SUPPORT_DEVICES} for t in truths]
     no_finding_chexpert = _scores(no_other, [predicted_present(p, NO_FINDING) for p in labelled])
-    big = [v["f1"] for v in per_label.values() if v["support"] >= 20]
+    big = [k for k, v in per_label.items() if v["support"] >= 20]
+
+    def macro_f1(scores: dict) -> float | None:
+        return round(sum(scores[k]["f1"] for k in big) / len(big), 4) if big else None
+
     return {
         "reference": "IU X-Ray MeSH terms mapped to CheXpert observations (cxrvlp.text.iu_mesh)",
         "text": "findings + impression",
@@ -155,6 +159,7 @@ def score_against_mesh(reports: list[IUReport], labeler: RuleLabeler | None = No
         "reports": len(kept), "skipped": skipped, "labels": per_label,
         "labels_positive_only": positive_only,
         "no_finding_vs_no_mapped_observation": no_finding_chexpert,
-        "macro_f1_support_ge_20": round(sum(big) / len(big), 4) if big else None,
-        "labels_support_ge_20": [k for k, v in per_label.items() if v["support"] >= 20],
+        "macro_f1_support_ge_20": macro_f1(per_label),
+        "macro_f1_positive_only_support_ge_20": macro_f1(positive_only),
+        "labels_support_ge_20": big,
     }
