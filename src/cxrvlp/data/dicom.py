@@ -76,8 +76,10 @@ def to_uint8(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
     if samples > 1:  # colour-encoded radiograph (rare): ITU-R BT.601 luma of the decoded RGB, already 8-bit
         luma = pixels[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         return np.clip(np.round(luma), 0, 255).astype(np.uint8)
-    values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
-    out = np.round(voi_unit(values, ds) * 255.0).astype(np.uint8)
+    values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)  # float32: exact for 16-bit integers
+    y = voi_unit(values, ds)
+    y *= 255.0
+    out = np.rint(y, out=y).astype(np.uint8)
     if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
         out = 255 - out  # inverted after quantising, so MONOCHROME1 and MONOCHROME2 of one image are exact mirrors
     return out
@@ -108,7 +110,10 @@ def window(x: np.ndarray, center: float, width: float, function: str = "LINEAR")
     if function == "LINEAR":
         if width <= 1:
             return (x > center - 0.5).astype(np.float64)
-        return np.clip((x - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0)
+        y = x - (center - 0.5)  # in place from here on: radiographs are large
+        y /= width - 1
+        y += 0.5
+        return np.clip(y, 0.0, 1.0, out=y)
     if function == "LINEAR_EXACT":
         return np.clip((x - center) / width + 0.5, 0.0, 1.0)
     if function == "SIGMOID":
