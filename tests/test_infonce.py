@@ -1,12 +1,11 @@
 import math
-import os
-import socket
 
+import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from cxrvlp.objectives import InfoNCELoss
+from ddp_helpers import run_in_processes
 
 
 def _ce(logits_row, target):
@@ -44,25 +43,17 @@ def test_learnable_temperature_gets_gradient_and_bad_args_fail():
         InfoNCELoss()(torch.randn(3, 4), torch.randn(2, 4))
 
 
-def _worker(rank, world, port, image, text, queue):
+def _rank_loss_and_grads(rank, world, image, text):
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
     b = image.shape[0] // world
     img = image[rank * b : (rank + 1) * b].clone().requires_grad_(True)
     txt = text[rank * b : (rank + 1) * b].clone().requires_grad_(True)
     loss = InfoNCELoss(temperature=0.1, image_to_text_weight=0.75)(img, txt)
     (loss / world).backward()  # DDP averages gradients over processes; emulate that
-    dist.all_reduce(loss_sum := loss.detach().clone())
-    queue.put((rank, loss_sum.item() / world, img.grad, txt.grad))
-    dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    total = loss.detach().clone()
+    dist.all_reduce(total)
+    return total.item() / world, img.grad.numpy().copy(), txt.grad.numpy().copy()
 
 
 def test_two_process_gather_equals_single_process():
@@ -72,17 +63,9 @@ def test_two_process_gather_equals_single_process():
     ref = InfoNCELoss(temperature=0.1, image_to_text_weight=0.75)(ref_img, ref_txt)
     ref.backward()
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, image, text, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = sorted(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-    assert results[0][1] == pytest.approx(ref.item(), abs=1e-5)
-    grad_img = torch.cat([r[2] for r in results])
-    grad_txt = torch.cat([r[3] for r in results])
-    torch.testing.assert_close(grad_img, ref_img.grad, atol=1e-6, rtol=1e-4)
-    torch.testing.assert_close(grad_txt, ref_txt.grad, atol=1e-6, rtol=1e-4)
+    results = run_in_processes(_rank_loss_and_grads, 2, image, text)
+    assert results[0][0] == pytest.approx(ref.item(), abs=1e-5)
+    torch.testing.assert_close(torch.from_numpy(np.concatenate([r[1] for r in results])), ref_img.grad,
+                               atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(np.concatenate([r[2] for r in results])), ref_txt.grad,
+                               atol=1e-6, rtol=1e-4)
