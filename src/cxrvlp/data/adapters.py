@@ -10,6 +10,7 @@ from cxrvlp.data.chexpert import CHEXPERT_14
 from cxrvlp.data.iu_xray import read_iu_xray
 from cxrvlp.data.mimic_cxr import SkipLog, read_mimic_cxr
 from cxrvlp.data.phantom import read_phantom
+from cxrvlp.data.prepared.reader import prepared_label_names, read_prepared
 from cxrvlp.data.study import Study
 
 PHANTOM_FINDINGS = ("cardiomegaly", "pleural_effusion", "pneumothorax", "consolidation", "nodule", "mass",
@@ -20,11 +21,16 @@ PHANTOM_FINDINGS = ("cardiomegaly", "pleural_effusion", "pneumothorax", "consoli
 class Adapter:
     read: Callable[..., Iterator[Study]]  # read(root, splits=..., skips=...)
     label_names: tuple[str, ...]
+    labels_from_root: Callable[[str], tuple[str, ...]] | None = None  # when the names depend on the data folder
+
+    def labels_for(self, root: str) -> tuple[str, ...]:
+        return self.labels_from_root(root) if self.labels_from_root else self.label_names
 
 
 ADAPTERS: dict[str, Adapter] = {
     "mimic_cxr": Adapter(read_mimic_cxr, CHEXPERT_14),
     "phantom": Adapter(read_phantom, PHANTOM_FINDINGS),
+    "prepared": Adapter(read_prepared, (), labels_from_root=prepared_label_names),  # `cxrvlp data prepare` output
     # public releases in their official layouts (docs/datasets.md)
     "iu_xray": Adapter(read_iu_xray, ()),
     "chexpert": Adapter(chexpert.read_chexpert, CHEXPERT_14),

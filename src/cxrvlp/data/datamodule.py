@@ -20,7 +20,7 @@ class StudyDataModule(L.LightningDataModule):
         self.cfg = cfg
         self.preprocess = Preprocess(resize=cfg.resize, crop=cfg.crop, mean=mean, std=std, augment=cfg.augment)
         self.collate = Collate(tokenizer, cfg.max_length)
-        self.label_names = get_adapter(cfg.adapter).label_names
+        self.label_names = get_adapter(cfg.adapter).labels_for(cfg.root)
         self.datasets: dict[str, StudyDataset] = {}
         self.skip_summary = ""
 

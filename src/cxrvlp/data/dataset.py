@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cxrvlp.data import transforms
+from cxrvlp.data.prepared import ShardRef, read_image
 from cxrvlp.data.study import Study
 
 Tokenizer = Callable[[list[str], int], dict[str, torch.Tensor]]
@@ -40,6 +41,8 @@ class StudyDataset(Dataset):
         key = str(path)
         if self._cache is not None and key in self._cache:
             img = self._cache[key].float() / 255.0
+        elif isinstance(path, ShardRef):  # prepared shard: resized uint8 in a memory map, no decoding, no cache
+            img = read_image(path, self.preprocess.resize)
         else:
             img = transforms.resize_pad(transforms.load_gray(path), self.preprocess.resize)
             if self._cache is not None:

@@ -47,7 +47,7 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
     studies, skips = load_studies(adapter, data_root, (split,))
     if not studies:
         raise ValueError(f"{data_root}: no {split!r} studies to evaluate on ({skips.summary()})")
-    label_names = get_adapter(adapter).label_names
+    label_names = get_adapter(adapter).labels_for(data_root)
     dc = model.image_encoder.data_config
     pre = Preprocess(resize=cfg.data.resize, crop=cfg.data.crop, mean=float(dc["mean"][0]), std=float(dc["std"][0]),
                      augment=False)
