@@ -47,3 +47,8 @@ def test_auroc_ignores_unlabelled_and_nan_when_one_class():
     s = np.array([0.1, 0.9, 0.5, 0.3])
     assert auroc(s, np.array([0, 1, np.nan, -1])) == 1.0
     assert np.isnan(auroc(s, np.array([1, 1, 1, 1])))
+
+
+def test_exponent_floats_in_overrides_are_numbers():
+    cfg = load_recipe("convirt-tiny", ["optim.lr=2e-3", "optim.weight_decay=1E-6"])
+    assert cfg.optim.lr == 0.002 and cfg.optim.weight_decay == 1e-6

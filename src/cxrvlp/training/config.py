@@ -7,10 +7,27 @@ name or path). Unknown keys in the typed sections are errors, so a typo never si
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string; recipes and ``--set`` values mean a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?$"
+               r"|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_Loader)
+
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "methods" / "recipes"
 
@@ -111,7 +128,7 @@ def _load_raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
     path = recipe_path(name_or_path)
     if str(path) in seen:
         raise ValueError(f"recipe inheritance loops: {' -> '.join(seen + (str(path),))}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = yaml_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a recipe must be a YAML mapping")
     raw.setdefault("name", path.stem)
@@ -126,7 +143,7 @@ def parse_override(item: str) -> tuple[list[str], object]:
     if "=" not in item:
         raise ValueError(f"override {item!r} must look like key.sub=value")
     key, value = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    return key.strip().split("."), yaml_load(value)
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
