@@ -71,6 +71,7 @@ def read_rows(path: str | Path, required: Iterable[str], release: str, delimiter
             raise ValueError(f"{path}, line {lines.header_line}: missing column(s) {sorted(missing)} of the "
                              f"{release} layout; found {names}")
         keep = [(i, n) for i, n in enumerate(names) if n]
+        needed = keep[-1][0] + 1 if keep else 0  # cells a row needs to reach its last named column
         rows: list[tuple[int, Row]] = []
         start = reader.line_num + 1
         for cells in reader:
@@ -78,13 +79,13 @@ def read_rows(path: str | Path, required: Iterable[str], release: str, delimiter
             start = reader.line_num + 1
             if not any(c.strip() for c in cells):
                 continue
-            if len(cells) < len(keep):
-                message = f"{path.name}:{line} ({len(cells)} cells, header has {len(keep)})"
+            if len(cells) < needed:
+                message = f"{path.name}:{line} ({len(cells)} cells, header has {needed})"
                 if skips is None:
-                    raise ValueError(f"{path}, line {line}: {len(cells)} cells, the header has {len(keep)}")
+                    raise ValueError(f"{path}, line {line}: {len(cells)} cells, the header has {needed}")
                 skips.add("malformed row", message)
                 continue
-            rows.append((line, {n: cells[i].strip() for i, n in keep if i < len(cells)}))
+            rows.append((line, {n: cells[i].strip() for i, n in keep}))
         return rows
 
 
