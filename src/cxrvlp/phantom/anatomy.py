@@ -189,10 +189,9 @@ def build(patient: Patient, pose: Pose) -> Anatomy:
 
     dr = p.dome_r + pose.inspiration
     dl = dr - p.dome_gap
-    dome = {
-        "R": ellipsoid((-5.2 * s, 3.5, dr - 14.0), (10.5 * s, 15.0 * s, 14.0), rotation(roll=-0.06)),
-        "L": ellipsoid((5.5 * s, 3.5, dl - 13.0), (10.0 * s, 14.5 * s, 13.0), rotation(roll=-0.06)),
-    }
+    # domes: apex anterior-medial, lateral costophrenic angles near z = 0, posterior recesses ~3–4 cm lower
+    dome = {d: ellipsoid((SIGN[d] * 0.35 * cx, 0.22 * cy, apex - hz), (0.78 * cx, 1.2 * cy, hz))
+            for d, apex, hz in (("R", dr, 14.0), ("L", dl, 13.0))}
 
     heart_rot = rotation(yaw=p.heart_yaw, pitch=p.heart_tilt)
     heart = ellipsoid((1.3 * s, 3.2 * s, dl + 3.0), (7.6 * s, 5.9 * s, 4.7 * s), heart_rot)
@@ -228,10 +227,6 @@ def lowered_dome(anat: Anatomy, side: str, dz: float) -> Anatomy:
     return replace(anat, dome=dome)
 
 
-def point_in_cavity(anat: Anatomy, side: str, pts: np.ndarray) -> np.ndarray:
-    return anat.cavity(side).contains(pts)
-
-
 def dome_height(anat: Anatomy, side: str, x: float, y: float) -> float:
     """Height of the hemidiaphragm surface above the point (x, y), cm."""
     d = anat.dome[side]
@@ -243,3 +238,13 @@ def dome_height(anat: Anatomy, side: str, x: float, y: float) -> float:
     cc = w[0] * (Q[0, 0] * w[0] + 2 * Q[0, 1] * w[1]) + Q[1, 1] * w[1] ** 2 - 1
     disc = b * b - a * cc
     return float(c[2] + (-b + math.sqrt(max(disc, 0.0))) / a)
+
+
+def recess_floor(anat: Anatomy, side: str) -> float:
+    """Lowest point of the pleural space on ``side`` (the posterior costophrenic recess), cm."""
+    lung, cx, cy = anat.lung[side], anat.patient.cage_x, anat.patient.cage_y
+    x, y = np.meshgrid(np.linspace(-cx, cx, 25), np.linspace(-cy, cy, 25))
+    inside = ((x / cx) ** 2 + (y / cy) ** 2 < 0.97) & (np.sign(x) == SIGN[side])
+    inside &= ((x - lung.c[0]) ** 2 / lung.cov[0] + (y - lung.c[1]) ** 2 / lung.cov[4]) < 1
+    zs = [dome_height(anat, side, a, b) for a, b in zip(x[inside], y[inside])]
+    return max(min(zs), -anat.floor.d)

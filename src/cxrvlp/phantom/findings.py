@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import lesions
-from .anatomy import SIGN, Anatomy, dome_height
+from .anatomy import SIGN, Anatomy, dome_height, recess_floor
 from .devices import device_parts, sample_devices
 from .primitives import ellipsoid
 from .scene import Parts
@@ -72,14 +72,14 @@ def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
         u = rng.random()
         sides = ["R"] if u < 0.4 else ["L"] if u < 0.7 else ["R", "L"]
         size = str(rng.choice(["small", "moderate", "large"], p=[0.4, 0.35, 0.25]))
-        levels = []
+        levels = []  # [side, fluid top above the floor of the posterior recess (cm), meniscus depth (cm)]
         for sd in sides:
             if size == "small":
-                levels.append([sd, _r(rng.uniform(-3.2, -2.0)), 0.0])
+                levels.append([sd, _r(rng.uniform(1.6, 2.4)), 0.0])
             elif size == "moderate":
-                levels.append([sd, _r(rng.uniform(2.5, 5.5)), _r(rng.uniform(2.0, 3.0))])
+                levels.append([sd, _r(rng.uniform(6.0, 8.5)), _r(rng.uniform(2.0, 3.0))])
             else:
-                levels.append([sd, _r(rng.uniform(8.5, 12.5)), _r(rng.uniform(2.5, 4.0))])
+                levels.append([sd, _r(rng.uniform(11.5, 15.5)), _r(rng.uniform(2.5, 4.0))])
         return Finding(name, SIDE_WORD["B" if len(sides) == 2 else sides[0]], size, {"levels": levels})
     if name == "pneumothorax":
         size = str(rng.choice(["small", "moderate", "large"], p=[0.45, 0.35, 0.2]))
@@ -190,8 +190,8 @@ def parts(anat: Anatomy, f: Finding, ds: float) -> Parts:
     p = f.params
     if f.name == "pleural_effusion":
         out = Parts()
-        for sd, top, menisc in p["levels"]:
-            _merge(out, lesions.effusion(anat, sd, top, menisc))
+        for sd, rise, menisc in p["levels"]:
+            _merge(out, lesions.effusion(anat, sd, recess_floor(anat, sd) + rise, menisc))
         return out
     if f.name == "pneumothorax":
         return lesions.pneumothorax(anat, _side_code(f.side)[0], p["apex_gap_cm"])

@@ -194,7 +194,7 @@ def describe(w: Writer, f, vis: dict, consp: float, change: str | None) -> list[
                 "moderate": ["Moderate pulmonary edema.", "Moderate interstitial edema with perihilar haziness.",
                              "Findings are consistent with moderate pulmonary edema."],
                 "severe": ["Severe pulmonary edema.", "Severe pulmonary edema with bilateral perihilar opacities."]}[size]
-        out = [w.say(pre + w.pick(opts).lower() if pre else w.pick(opts), Edema=1)]
+        out = [w.say(f"{pre}{size} pulmonary edema." if pre else w.pick(opts), Edema=1)]
         if p.get("kerley_lines", 0) >= 8 and w.rng.random() < 0.5:
             out.append(w.say("Kerley B lines are noted at the lung bases.", Edema=1))
         return out
@@ -314,15 +314,17 @@ def write_report(rng: np.random.Generator, study: dict) -> tuple[str, dict]:
     if rng.random() < 0.3:
         normal.append(w.say(w.pick(["No acute osseous abnormality.", "No displaced rib fracture is seen."]),
                             **({"Fracture": 0} if rng.random() < 0.5 else {})))
-    if not body and rng.random() < 0.5:  # the many near-identical normal reports
+    compact = {"Lung_Opacity": 0, "Pleural_Effusion": 0, "Pneumothorax": 0, "Cardiomegaly": 0}
+    if not body and _allowed(compact, truth) and rng.random() < 0.5:  # the many near-identical normal reports
         findings = [w.say(w.pick(["The lungs are clear. No pleural effusion or pneumothorax. Heart size is normal.",
                                   "Lungs are clear. Heart size is normal. No pleural effusion or pneumothorax."]),
-                          Lung_Opacity=0, Pleural_Effusion=0, Pneumothorax=0, Cardiomegaly=0)]
+                          **compact)]
     else:
         findings = body + normal
-    intro = w.pick(["", "", f"{'PA and lateral' if lateral else 'Single frontal'} views of the chest provided. "])
+    intro = w.pick(["", "", "PA and lateral views of the chest provided. " if lateral else
+                    "Single frontal view of the chest provided. "])
     if shown:
-        impression = summary[:4]
+        impression = list(summary)
         if study["prior"] is not None and rng.random() < 0.3:
             impression.append(w.pick(["Otherwise no significant interval change.", "No other interval change."]))
     else:
