@@ -107,7 +107,7 @@ OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
       <Abstract>
         <AbstractText Label="COMPARISON">None.</AbstractText>
         <AbstractText Label="INDICATION">Positive TB test</AbstractText>
-        <AbstractText Label="FINDINGS">The cardiac silhouette and mediastinum size are within normal limits.</AbstractText>
+        <AbstractText Label="FINDINGS">The cardiac silhouette and mediastinum are normal.</AbstractText>
         <AbstractText Label="IMPRESSION">Normal chest x-XXXX.</AbstractText>
       </Abstract>
     </Article>

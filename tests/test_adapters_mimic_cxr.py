@@ -11,11 +11,13 @@ from cxrvlp.data.skips import SkipLog
 META_HEADER = ("dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns,StudyDate,"
                "StudyTime,ProcedureCodeSequence_CodeMeaning,ViewCodeSequence_CodeMeaning,"
                "PatientOrientationCodeSequence_CodeMeaning\n")
-REPORT = "FINAL REPORT\n EXAMINATION: CHEST (PA AND LAT)\n\n FINDINGS: Heart size is normal.\n\n IMPRESSION: No acute process.\n"
+REPORT = ("FINAL REPORT\n EXAMINATION: CHEST (PA AND LAT)\n\n FINDINGS: Heart size is normal.\n\n"
+          " IMPRESSION: No acute process.\n")
 
 
 def _meta_row(dicom_id, subject, study, view):
-    return f"{dicom_id},{subject},{study},CHEST (PA AND LAT),{view},16,12,21800506,213014.531,CHEST,postero-anterior,Erect\n"
+    return (f"{dicom_id},{subject},{study},CHEST (PA AND LAT),{view},16,12,21800506,213014.531,CHEST,"
+            "postero-anterior,Erect\n")
 
 
 @pytest.fixture()

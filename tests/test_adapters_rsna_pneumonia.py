@@ -46,7 +46,8 @@ def test_boxes_labels_and_views(rsna):
     assert [(b.x0, b.y0, b.x1, b.y1) for b in pos.frontal[0].boxes] == [(4, 6, 14, 26), (30, 6.5, 42, 26.5)]
     assert studies[NEG].labels == {"Pneumonia": 0.0} and not studies[NEG].frontal[0].boxes
     assert skips.counts == {"missing image file": 1, "not a DICOM file": 1, "malformed label row": 1}
-    assert skips.examples["malformed label row"] == ["stage_2_train_labels.csv:7 (could not convert string to float: 'abc')"]
+    assert skips.examples["malformed label row"] == [
+        "stage_2_train_labels.csv:7 (could not convert string to float: 'abc')"]
     assert "broken-dicom.dcm (stage_2_train_labels.csv:6)" in skips.examples["not a DICOM file"][0]
 
 

@@ -77,8 +77,8 @@ def test_covid_cxr_v7_lungs(shared_data):
     assert Counter(s.frontal[0].view for s in studies) == {"PA": 216, "AP": 211}  # PA 216, AP Supine 120, AP 91
     assert sum("ignore" in s.frontal[0].masks for s in studies) == 52
     assert _assert_masks_align(studies) == 2 * 427 + 52
-    lr = read_mask(studies[0].frontal[0].masks["lung_lr"], value=1) | read_mask(studies[0].frontal[0].masks["lung_lr"], 2)
-    assert np.array_equal(lr, read_mask(studies[0].frontal[0].masks["lung"]))
+    masks = studies[0].frontal[0].masks
+    assert np.array_equal(read_mask(masks["lung_lr"], 1) | read_mask(masks["lung_lr"], 2), read_mask(masks["lung"]))
     notes, _ = _read(shared_data, "covid_cxr_notes", require_report=False)
     assert not crossing_patients(studies + notes)
 

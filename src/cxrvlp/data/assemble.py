@@ -25,8 +25,11 @@ _VIEW_CODES = {
 
 
 def normalise_view(raw: str | None) -> str:
-    """``"AP Supine"`` → ``AP``, ``"L"``/``"LAT"``/``"Lateral"`` → ``LATERAL``, ``"Frontal"`` → ``FRONTAL``; DICOM codes
-    (``PA``, ``AP``, ``LL``, ``RL``...) pass through upper-cased; anything else stays as it is and counts as unknown."""
+    """``"AP Supine"`` → ``AP``, ``"L"``/``"LAT"``/``"Lateral"`` → ``LATERAL``, ``"Frontal"`` → ``FRONTAL``.
+
+    DICOM codes (``PA``, ``AP``, ``LL``, ``RL``...) pass through upper-cased; anything else stays as it is and
+    counts as unknown.
+    """
     code = " ".join((raw or "").replace("_", " ").replace("-", " ").split()).upper()
     return _VIEW_CODES.get(code, code)
 

@@ -51,7 +51,8 @@ def uncertainty_policy(uncertainty: str | Mapping[str, str] = "mgca") -> dict[st
     else:
         unknown = set(uncertainty) - set(CHEXPERT_14)
         if unknown:
-            raise ValueError(f"uncertainty policy for unknown CheXpert label(s) {sorted(unknown)}; known: {CHEXPERT_14}")
+            raise ValueError(f"uncertainty policy for unknown CheXpert label(s) {sorted(unknown)}; "
+                             f"known: {CHEXPERT_14}")
         policy = {name: uncertainty.get(name, "ignore") for name in CHEXPERT_14}
     bad = {p for p in policy.values() if p not in POLICIES}
     if bad:

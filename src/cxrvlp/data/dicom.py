@@ -2,7 +2,8 @@
 
 stored value x → Modality LUT (``RescaleSlope · x + RescaleIntercept`` or a Modality LUT Sequence)
 → VOI: a VOI LUT Sequence, else ``WindowCenter``/``WindowWidth`` with ``VOILUTFunction``, else the image's
-own min..max → y ∈ [0, 1] → ``round(255 · y)`` → ``MONOCHROME1`` is inverted (255 − value: low values are white).
+own min..max → y ∈ [0, 1] → ``round(255 · y)`` → ``MONOCHROME1`` is inverted (255 − value: low values are
+white).
 
 12- to 16-bit images therefore come out windowed the way a reading station shows them. Compressed transfer
 syntaxes are decoded when pydicom has a decoder installed here; otherwise :class:`DicomError` says which syntax

@@ -55,7 +55,8 @@ def read_iu_xray(root: str | Path, splits: tuple[str, ...] = ("train", "validate
         layout = next((name for name in ("kaggle", "r2gen", "openi") if files[name]), "")
         if not layout:
             raise FileNotFoundError(f"{root}: found no IU X-Ray layout: expected indiana_reports.csv (Kaggle), "
-                                    "annotation.json (R2Gen) or ecgen-radiology/*.xml (Open-i) here or one folder below")
+                                    "annotation.json (R2Gen) or ecgen-radiology/*.xml (Open-i) here or one "
+                                    "folder below")
     if layout not in ("kaggle", "r2gen", "openi") or not files[layout]:
         raise FileNotFoundError(f"{root}: layout {layout!r} not found here (files for: "
                                 f"{[k for k, v in files.items() if v and k != 'projections']})")
@@ -86,12 +87,13 @@ class _Context:
             return self.r2gen_split.get(uid, "train"), "r2gen" if uid in self.r2gen_split else "not in r2gen"
         return patient_split(uid, self.seed, self.fractions), "patient hash"
 
-    def image(self, names: list[str]) -> Path:
+    def image(self, names: list[str], expected_in: str) -> Path:
+        """The first of ``names`` found below the images root, else where the release would put the first."""
         for name in names:
             found = self.images.get(name)
             if found is not None:
                 return found
-        return self.images.root / names[0]
+        return self.images.root / expected_in / names[0]
 
     def study(self, uid: str, refs: list[ImageRef], where: str, sections: dict, meta: dict) -> Study | None:
         split, source = self.split(uid)
@@ -106,8 +108,9 @@ def _kaggle_studies(ctx: _Context, reports_csv: Path) -> Iterator[Study]:
     images_of: dict[str, list[ImageRef]] = defaultdict(list)
     for line, row in ctx.projection_rows:
         uid, name = row["uid"], row["filename"]
-        images_of[uid].append(ImageRef(ctx.image(_image_names(uid, name)), row["projection"],
-                                       image_id=name, where=f"{ctx.projections_csv.name}:{line}"))
+        path = ctx.image(_image_names(uid, name), "images/images_normalized")
+        images_of[uid].append(ImageRef(path, row["projection"], image_id=name,
+                                       where=f"{ctx.projections_csv.name}:{line}"))
     for line, row in read_rows(reports_csv, {"uid", "MeSH", "Problems", *REPORT_FIELDS}, KAGGLE, skips=ctx.skips):
         uid = row["uid"]
         sections = sections_from_fields({f: text_cell(row, f) for f in REPORT_FIELDS})
@@ -133,7 +136,7 @@ def _openi_studies(ctx: _Context, xml_dir: Path) -> Iterator[Study]:
             image_id = el.get("id", "")
             projection = ctx.projection.get((uid, _im_key(image_id)), "")
             hint = "" if projection else " (no projection: put indiana_projections.csv beside the XML folder)"
-            refs.append(ImageRef(ctx.image([f"{image_id}.png", *_image_names(uid, image_id)]), projection,
+            refs.append(ImageRef(ctx.image([f"{image_id}.png", *_image_names(uid, image_id)], "NLMCXR_png"), projection,
                                  image_id=image_id, where=f"{xml.name}:parentImage {image_id}{hint}"))
         meta = {"mesh": [m.text.strip() for m in doc.iter("major") if m.text and m.text.strip()]}
         study = ctx.study(uid, refs, str(xml.name), sections, meta)

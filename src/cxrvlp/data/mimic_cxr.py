@@ -53,7 +53,8 @@ class MimicReports:
             try:
                 self._zip = zipfile.ZipFile(self.zip_path)
             except zipfile.BadZipFile as e:
-                raise ValueError(f"{self.zip_path}: not a readable zip ({e}); expected the MIMIC-CXR reports zip") from e
+                raise ValueError(f"{self.zip_path}: not a readable zip ({e}); expected the MIMIC-CXR reports "
+                                 "zip") from e
             for name in self._zip.namelist():
                 at = name.find("files/")
                 if at >= 0 and name.endswith(".txt"):

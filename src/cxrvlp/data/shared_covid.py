@@ -68,7 +68,7 @@ def read_covid_cxr_notes(root: str | Path, splits: tuple[str, ...] = ("train", "
 def read_covid_cxr_segmentations(root: str | Path, splits: tuple[str, ...] = ("train", "validate", "test"),
                                  skips: SkipLog | None = None, seed: int = 0,
                                  fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Iterator[Study]:
-    """One study per image with ``masks[class]`` for each of the 13 classes drawn on it (see ``SEGMENTATION_CLASSES``)."""
+    """One study per image with ``masks[class]`` for each of the 13 ``SEGMENTATION_CLASSES`` drawn on it."""
     root = Path(root)
     skips = skips if skips is not None else SkipLog()
     csv_path = locate(root, "images.csv", SEGMENTATIONS)
