@@ -48,9 +48,10 @@ def run_prepare(args) -> int:
         return 130
     m = report.manifest
     c = m["counts"]
-    console.print(f"[bold]{args.out}[/]: {c['studies']} studies ({', '.join(f'{k} {v}' for k, v in c['by_split'].items())}),"
-                  f" {c['images']} images ({c['frontal_images']} frontal, {c['lateral_images']} lateral), "
-                  f"{c['masks']} masks at {m['size']} px in {len(m['shards'])} shards "
+    splits = ", ".join(f"{k} {v}" for k, v in c["by_split"].items())
+    console.print(f"[bold]{args.out}[/]: {c['studies']} studies ({splits}), {c['images']} images "
+                  f"({c['frontal_images']} frontal, {c['lateral_images']} lateral), {c['masks']} masks "
+                  f"at {m['size']} px in {len(m['shards'])} shards "
                   f"({len(report.written)} written, {len(report.reused)} already done"
                   + (f", {len(report.removed)} obsolete removed" if report.removed else "") + ")")
     if report.images_resized:

@@ -46,7 +46,7 @@ def study_from_index(entry: dict, shard_dir: Path) -> Study:
 def read_prepared(root: str | Path, splits: tuple[str, ...] = SPLITS, skips: SkipLog | None = None) -> Iterator[Study]:
     """Yield the prepared studies of ``splits``; the inputs skipped while preparing go into ``skips`` again, so
     a training run reports them just as it would on the raw layout."""
-    root = Path(root)
+    root = Path(root).resolve()  # shard references stay valid whatever the working directory
     manifest = read_manifest(root)
     if skips is not None:
         for reason, n in manifest["skipped"]["counts"].items():
