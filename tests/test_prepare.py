@@ -211,10 +211,8 @@ def test_pretraining_runs_from_shards_without_decoding_a_jpeg(prepared_phantom, 
 
 @pytest.mark.shared_data
 def test_prepare_covid_cxr_notes(shared_data, tmp_path):
-    name = next((n for n in ("covid_cxr_notes", "covid_notes", "covid_cxr") if n in ADAPTERS), None)
-    if name is None:
-        pytest.skip(f"no adapter for covid_cxr_notes registered yet; adapters: {sorted(ADAPTERS)}")
-    root = shared_data / "covid_cxr_notes"
+    name = "covid_cxr_notes"
+    root = shared_data / name
     raw, raw_skips = load_studies(name, str(root), SPLITS)
     report = prepare(name, root, tmp_path / "out", size=64, workers=2, shard_size=200, progress=False)
     prepared, skips = load_studies("prepared", str(tmp_path / "out"), SPLITS)
