@@ -72,7 +72,7 @@ def sample_patient(rng: np.random.Generator) -> Patient:
         heart_yaw=float(rng.uniform(0.45, 0.7)), heart_tilt=float(rng.uniform(0.45, 0.7)),
         breast=float(rng.uniform(0.7, 1.3)) if sex == "F" else 0.0, arms_out=bool(rng.random() < 0.5),
         dome_r=float(rng.uniform(5.0, 7.0)), dome_gap=float(rng.uniform(0.8, 2.2)),
-        bubble=float(rng.uniform(0.6, 1.3)) if rng.random() < 0.75 else 0.0,
+        bubble=float(rng.uniform(0.55, 1.0)) if rng.random() < 0.75 else 0.0,
         kyphosis=float(rng.uniform(0.3, 1.4)), tree_seed=int(rng.integers(2**31)),
     )
 
@@ -87,7 +87,7 @@ def sample_pose(rng: np.random.Generator, patient: Patient, image_size: int) -> 
         width_frac={"PA": float(rng.uniform(0.86, 0.98)), "LAT": float(rng.uniform(0.86, 1.0))},
         fov_h=float((patient.lung_h + 12.5) * rng.uniform(0.97, 1.06)),
         lung_gray={"PA": float(rng.uniform(0.17, 0.3)), "LAT": float(rng.uniform(0.22, 0.36))},
-        dense_gray={"PA": float(rng.uniform(0.76, 0.85)), "LAT": float(rng.uniform(0.76, 0.86))},
+        dense_gray={"PA": float(rng.uniform(0.68, 0.78)), "LAT": float(rng.uniform(0.72, 0.82))},
         noise=float(rng.uniform(0.006, 0.016)), sharpen=float(rng.uniform(0.3, 0.8)),
         texture=float(rng.uniform(0.6, 1.2)),
     )

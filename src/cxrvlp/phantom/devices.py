@@ -65,14 +65,14 @@ def device_parts(anat: Anatomy, devices: list[dict], ds: float) -> Parts:
                    (cx, 0.3, tip)]
             path = spline(pts, 60)
             parts.samples += hollow_tube([(path, 0.45)], 0.2, 0.0, 0.8, ds)
-            parts.samples.append(path_samples([(path + np.array([0.38, 0.0, 0.0]), 0.05)], 3.0, ds))
+            parts.samples.append(path_samples([(path + np.array([0.36, 0.0, 0.0]), 0.09)], 8.0, ds))
         elif kind == "ng_tube":
             dl = anat.dome["L"].c[2] + math.sqrt(anat.dome["L"].cov[8])
             pts = [(0.4, 6.0, top + 22), (0.6, -1.0, top + 6), (1.0, -3.3, top - 4), (1.7, -3.4, dl + 2),
                    (3.8, -1.5, dl - 2.5), (6.5, 1.0, dl - 5.0), (8.0, 2.5, dl - 4.0)]
             path = spline(pts, 80)
             parts.samples += hollow_tube([(path, 0.28)], 0.2, 0.0, 0.7, ds)
-            parts.samples.append(path_samples([(path + np.array([0.25, 0.0, 0.0]), 0.05)], 2.5, ds))
+            parts.samples.append(path_samples([(path + np.array([0.25, 0.0, 0.0]), 0.07)], 5.0, ds))
         elif kind in ("cvc", "picc"):
             zt = _tip_z(anat, d["tip"])
             svc = [(-1.9 * s, 2.0, top - 6.5), (-1.6 * s, 2.0, zt)]
@@ -89,7 +89,7 @@ def device_parts(anat: Anatomy, devices: list[dict], ds: float) -> Parts:
                     start = [(sg * 12.0 * s, 3.0, top + 0.8), (sg * 7.5 * s, 2.8, top - 0.5), (sg * 3.0 * s, 2.4, top - 3.0)]
                 if sg > 0:
                     start.append((0.5, 2.3, top - 5.0))
-            tube(start + svc, 0.1, 1.4)
+            tube(start + svc, 0.12, 3.0)
         elif kind == "pacemaker":
             sg = SIGN["R" if d["side"] == "right" else "L"]
             gen = (sg * 9.0 * s, wy + 0.9, top - 4.0)

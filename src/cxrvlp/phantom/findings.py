@@ -50,14 +50,14 @@ def _point_in(rng, anat: Anatomy, side: str, cut=(), margin: float = 0.0, tries:
     region = anat.cavity(side, *cut)
     pts = np.asarray(lung.c) + (rng.random((tries, 3)) * 2 - 1) * h
     ok = region.contains(pts)
-    if margin:
-        for ax in range(3):
-            for sg in (-1, 1):
-                ok &= region.contains(pts + sg * margin * np.eye(3)[ax])
     if where is not None:
         ok &= where(pts)
-    idx = np.flatnonzero(ok)
-    return pts[idx[0]] if len(idx) else None
+    pts = pts[ok]
+    if margin:  # the six points a margin away along the axes must be in the lung too
+        for ax in range(3):
+            for sg in (-1, 1):
+                pts = pts[region.contains(pts + sg * margin * np.eye(3)[ax])]
+    return pts[0] if len(pts) else None
 
 
 def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
@@ -130,7 +130,7 @@ def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
                                                                   _r(rng.uniform(5.0, 6.5))]})
     if name == "edema":
         sev = str(rng.choice(["mild", "moderate", "severe"], p=[0.45, 0.35, 0.2]))
-        delta = {"mild": (0.02, 0.035), "moderate": (0.04, 0.06), "severe": (0.07, 0.1)}[sev]
+        delta = {"mild": (0.03, 0.045), "moderate": (0.06, 0.08), "severe": (0.1, 0.14)}[sev]
         kerley = {"mild": (6, 10), "moderate": (8, 14), "severe": (4, 8)}[sev]
         return Finding(name, "bilateral", sev, {"delta_mu": _r(rng.uniform(*delta) * 100) / 100,
                                                 "kerley_lines": int(rng.integers(*kerley)),
@@ -145,14 +145,31 @@ def _zone(anat: Anatomy, side: str, c) -> str:
     return "upper" if f > 0.62 else "mid" if f > 0.3 else "lower"
 
 
+def _heart_span(heart, z: float) -> tuple[float, float]:
+    """x-range of the heart's PA silhouette at height z (the projection of an ellipsoid is an ellipse)."""
+    cov = np.asarray(heart.cov).reshape(3, 3)
+    sxx, sxz, szz = cov[0, 0], cov[0, 2], cov[2, 2]
+    dz = z - heart.c[2]
+    mid = heart.c[0] + sxz / szz * dz
+    half = np.sqrt(max((sxx - sxz**2 / szz) * (1 - dz**2 / szz), 0.0))
+    return float(mid - half), float(mid + half)
+
+
 def _airspace(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
     s = anat.patient.scale
     mu = _r(rng.uniform(0.12, 0.19) * 100) / 100
     if name == "retrocardiac_opacity":
+        # posterior-medial basal left lower lobe, kept inside the heart's PA silhouette at its height (hidden on
+        # PA) and wide along x, so that the lateral view looks through its whole width
         dl = dome_height(anat, "L", 3.0 * s, -4.0)
-        c = [_r(rng.uniform(1.8, 4.0) * s), _r(rng.uniform(-5.0, -3.6)), _r(dl + rng.uniform(1.8, 3.8))]
-        semi = [_r(rng.uniform(2.0, 3.0) * s), _r(rng.uniform(2.4, 3.4)), _r(rng.uniform(2.8, 4.2))]
-        return Finding(name, "left", "small" if semi[2] < 3.5 else "moderate",
+        z = dl + float(rng.uniform(3.0, 4.5))
+        lo, hi = _heart_span(anat.heart, z)
+        lo, hi = max(lo + 0.5, 0.3), hi - 2.0  # well inside the silhouette: its edge is thin and lets light through
+        half = max(min((hi - lo) / 2, 3.0 * s), 1.2)
+        c = [_r((lo + hi) / 2), _r(rng.uniform(-4.4, -3.2)), _r(z)]
+        semi = [_r(half), _r(rng.uniform(1.5, 2.0)), _r(rng.uniform(2.2, 3.0))]
+        mu = _r(rng.uniform(0.15, 0.19) * 100) / 100
+        return Finding(name, "left", "small" if semi[0] < 2.0 else "moderate",
                        {"center": c, "semi": semi, "mu": mu, "lobe": "lower", "dz_above_dome": _r(c[2] - dl)})
     sd = _side(rng, 0.55)
     lobes = ["upper", "middle", "lower"] if sd == "R" else ["upper", "lingula", "lower"]

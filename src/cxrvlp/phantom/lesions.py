@@ -61,21 +61,16 @@ def pneumothorax(anat: Anatomy, side: str, apex_gap: float) -> Parts:
 
 def _pleural_line(anat: Anatomy, side: str, retracted, step: float = 0.22, thick: float = 0.1) -> Samples:
     c = np.asarray(retracted.c)
-    cov = np.asarray(retracted.cov).reshape(3, 3)
-    sx, sy, sz = np.sqrt(np.diag(cov))
-    # sample the upper 70 % of the ellipsoid surface on a (polar, azimuth) grid with area weights
+    sx, sy, sz = np.sqrt(np.asarray(retracted.cov)[[0, 4, 8]])
+    # the upper 75 % of the collapsed lung's surface on a (polar, azimuth) grid, with area weights
     nt = int(math.pi * sz / step)
     th = np.linspace(0, 0.75 * math.pi, nt)
-    pts, area = [], []
-    for t in th:
-        ring = 2 * math.pi * max(sx, sy) * math.sin(t) + 1e-6
-        n = max(int(ring / step), 4)
-        ph = np.linspace(0, 2 * math.pi, n, endpoint=False)
-        pts.append(np.stack([c[0] + sx * math.sin(t) * np.cos(ph), c[1] + sy * math.sin(t) * np.sin(ph),
-                             np.full(n, c[2] + sz * math.cos(t))], 1))
-        da = (ring / n) * (th[1] - th[0]) * math.hypot(sz * math.sin(t), max(sx, sy) * math.cos(t))
-        area.append(np.full(n, da))
-    pts, area = np.concatenate(pts), np.concatenate(area)
+    ring = 2 * math.pi * max(sx, sy) * np.sin(th) + 1e-6
+    n = np.maximum((ring / step).astype(int), 4)
+    t = np.repeat(th, n)
+    ph = 2 * math.pi * (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / np.repeat(n, n)
+    pts = np.stack([c[0] + sx * np.sin(t) * np.cos(ph), c[1] + sy * np.sin(t) * np.sin(ph), c[2] + sz * np.cos(t)], 1)
+    area = np.repeat((ring / n) * (th[1] - th[0]) * np.hypot(sz * np.sin(th), max(sx, sy) * np.cos(th)), n)
     keep = anat.cavity(side).contains(pts)  # the part of the collapsed lung's surface that faces pleural air
     pts, area = pts[keep], area[keep]
     return Samples(pts, MU_SOFT * thick * area, np.zeros(len(pts)))
@@ -103,7 +98,7 @@ def edema(anat: Anatomy, delta: float, kerley: int, rng_seed: int, ds: float) ->
     s = anat.patient.scale
     for side in ("R", "L"):
         hx, hy, hz = anat.hilum[side]
-        for k, (f, w) in enumerate(((0.45, 0.45), (0.75, 0.3), (1.05, 0.25))):
+        for f, w in ((0.45, 0.5), (0.75, 0.35), (1.05, 0.15)):
             shell = ellipsoid((hx + SIGN[side] * 1.5 * f, hy, hz - 1.0), (6.5 * f * s, 7.5 * f * s, 9.0 * f * s))
             region = anat.cavity(side, shell)
             d, air = _fill(anat, anat.patient.mu_lung + delta * w)

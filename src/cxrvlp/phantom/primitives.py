@@ -19,7 +19,7 @@ INF = np.float32(np.inf)
 
 @dataclass(frozen=True)
 class View:
-    """Parallel-beam geometry of one radiograph (``name`` is "PA" or "LAT")."""
+    """Parallel-beam geometry of one radiograph (``name`` is "PA" or "LAT"); ``u`` and ``e`` are horizontal."""
 
     name: str
     u: tuple[float, float, float]  # ray direction, source → detector
@@ -98,21 +98,17 @@ class Quadric:
 
         Relative to the centre, a ray is ``w = ds·e + dz·ẑ + t'·u``; ``(w)ᵀQ(w) = 1`` is quadratic in ``t'``.
         """
-        Q = np.asarray(self.q).reshape(3, 3)
-        c = np.asarray(self.c)
-        u, e = np.asarray(view.u), np.asarray(view.e)
-        Qu, Qe = Q @ u, Q @ e
-        a = float(u @ Qu)
-        ds = (s - float(c @ e)).astype(np.float32)
-        dz = (z - c[2]).astype(np.float32)
-        b = np.float32(e @ Qu) * ds + np.float32(Qu[2]) * dz
-        cc = (np.float32(e @ Qe) * ds) * ds + (np.float32(2 * Qe[2]) * ds) * dz + (np.float32(Q[2, 2]) * dz * dz - 1)
+        a, bs, bz, css, csz, czz, sc, tc = _ray_coefficients(self, view)
+        ds = (s - sc).astype(np.float32)
+        dz = (z - self.c[2]).astype(np.float32)
+        b = np.float32(bs) * ds + np.float32(bz) * dz
+        cc = (np.float32(css) * ds) * ds + (np.float32(csz) * ds) * dz + (np.float32(czz) * dz * dz - 1)
         disc = b * b - np.float32(a) * cc
         ok = disc > 0
         if self.zlo > -1e8 or self.zhi < 1e8:
             ok &= (z >= self.zlo) & (z <= self.zhi)
         r = np.sqrt(np.maximum(disc, 0))
-        inv_a, t0 = np.float32(1.0 / a), np.float32(c @ u)
+        inv_a, t0 = np.float32(1.0 / a), np.float32(tc)
         return np.where(ok, (-b - r) * inv_a + t0, INF), np.where(ok, (r - b) * inv_a + t0, -INF)
 
     def translated(self, d) -> Quadric:
@@ -165,6 +161,19 @@ class HalfSpace:
         return (np.full_like(t, -INF), t) if nu > 0 else (t, np.full_like(t, INF))
 
 
+def _ray_coefficients(p: Quadric, view: View) -> tuple[float, ...]:
+    """Scalars of the ray quadratic (pure Python: these are called thousands of times on tiny data).
+
+    ``a = uᵀQu``, ``b = (uᵀQe)·ds + (uᵀQẑ)·dz``, ``c = (eᵀQe)·ds² + 2(eᵀQẑ)·ds·dz + Q_zz·dz² − 1``; plus the
+    centre's column coordinate ``c·e`` and depth ``c·u``.
+    """
+    q, u, e, c = p.q, view.u, view.e, p.c
+    qu = (q[0] * u[0] + q[1] * u[1], q[3] * u[0] + q[4] * u[1], q[6] * u[0] + q[7] * u[1])
+    qe = (q[0] * e[0] + q[1] * e[1], q[3] * e[0] + q[4] * e[1], q[6] * e[0] + q[7] * e[1])
+    return (qu[0] * u[0] + qu[1] * u[1], qu[0] * e[0] + qu[1] * e[1], qu[2], qe[0] * e[0] + qe[1] * e[1],
+            2 * qe[2], q[8], c[0] * e[0] + c[1] * e[1], c[0] * u[0] + c[1] * u[1])
+
+
 def _tup(m: np.ndarray) -> tuple[float, ...]:
     return tuple(np.asarray(m, dtype=float).ravel().tolist())
 
@@ -181,19 +190,21 @@ def rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndar
 
 def ellipsoid(center, semi, rot: np.ndarray | None = None, zlo: float = -1e9, zhi: float = 1e9) -> Quadric:
     """Ellipsoid with semi-axes ``semi`` along the columns of ``rot`` (identity when None)."""
-    a = np.asarray(semi, dtype=float)
     if rot is None:
-        q, cov = np.diag(1.0 / a**2), np.diag(a**2)
-    else:
-        R = np.asarray(rot, dtype=float)
-        q, cov = (R / a**2) @ R.T, (R * a**2) @ R.T
+        a, b, c = (float(v) for v in semi)
+        q = (1 / a**2, 0.0, 0.0, 0.0, 1 / b**2, 0.0, 0.0, 0.0, 1 / c**2)
+        cov = (a * a, 0.0, 0.0, 0.0, b * b, 0.0, 0.0, 0.0, c * c)
+        return Quadric(tuple(float(v) for v in center), q, cov, float(zlo), float(zhi))
+    a = np.asarray(semi, dtype=float)
+    R = np.asarray(rot, dtype=float)
+    q, cov = (R / a**2) @ R.T, (R * a**2) @ R.T
     return Quadric(tuple(float(v) for v in center), _tup(q), _tup(cov), float(zlo), float(zhi))
 
 
 def cylinder_z(center_xy, semi_xy, zlo: float, zhi: float, yaw: float = 0.0) -> Quadric:
     """Elliptic cylinder along z between ``zlo`` and ``zhi``."""
     return ellipsoid((center_xy[0], center_xy[1], 0.5 * (zlo + zhi)), (semi_xy[0], semi_xy[1], 1e4),
-                     rotation(yaw=yaw), zlo, zhi)
+                     rotation(yaw=yaw) if yaw else None, zlo, zhi)
 
 
 def below(z: float) -> HalfSpace:
@@ -244,7 +255,12 @@ class Region:
         if self.any:
             ok &= np.any([p.contains(pts) for p in self.any], axis=0)
         for p in self.exc:
-            ok &= ~p.contains(pts)
+            idx = np.flatnonzero(ok)
+            if isinstance(p, Quadric):  # only points inside the solid's bounding box can be inside it
+                h = np.sqrt(np.asarray(p.cov)[[0, 4, 8]])
+                near = np.all(np.abs(pts[idx] - np.asarray(p.c)) <= h, axis=1)
+                idx = idx[near]
+            ok[idx] &= ~p.contains(pts[idx])
         return ok
 
     def length(self, view: View) -> tuple[tuple[int, int, int, int], np.ndarray] | None:

@@ -96,13 +96,12 @@ def project(scene: Scene, view: View, anat: Anatomy, memo: dict, texture_seed: i
             _add(lung, item, air)
     body = np.zeros((cv.h, cv.w), np.float32)
     _add(body, _memo(memo, ("len", scene.body[view.name], view.name), lambda: scene.body[view.name].length(cv)))
-    lung_c = lung
-    A, lung = _upsample(A, view.h, view.w), _upsample(lung, view.h, view.w)
+    if texture_seed is not None:  # parenchymal mottle in proportion to the aerated path
+        tex = _memo(memo, ("texture", texture_seed, cv.h), lambda: _texture(texture_seed, cv.h, cv.pitch))
+        A += (0.05 * anat.pose.texture / 15.0) * tex[:, :cv.w] * lung
+    A = _upsample(A, view.h, view.w)
     for name, group in scene.solids.items():
         A += _memo(memo, ("solids", group, view.name), lambda: solid_chords(list(group), view))
-    if texture_seed is not None:
-        tex = _memo(memo, ("texture", texture_seed, view.h), lambda: _texture(texture_seed, view.h, view.pitch))
-        A += (0.05 * anat.pose.texture / 15.0) * tex[:, :view.w] * lung
     spectrum = None
     groups = [((id(scene.samples),), lambda: scene.samples)]
     if scene.extra:
@@ -114,7 +113,7 @@ def project(scene: Scene, view: View, anat: Anatomy, memo: dict, texture_seed: i
         if sp is not None:
             spectrum = sp if spectrum is None else spectrum + sp
     atten = _filtered(A, spectrum, view, anat.pose.sharpen)
-    return Projection(atten, lung_c, body)
+    return Projection(atten, lung, body)
 
 
 def _upsample(m: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -136,8 +135,6 @@ def _deposit(smp, view: View, anat: Anatomy) -> tuple[np.ndarray | None, np.ndar
         smp = smp if smp.view == view.name else None
     if smp is None or not len(smp):
         return None, None
-    wgt = smp.weight / view.pitch**2
-    rad = smp.radius / view.pitch
     fc, fr = view.project(smp.pos)
     if np.any(smp.magnify):  # chest-wall bones: point-source magnification relative to the patient's centre
         u = view.u
@@ -146,26 +143,42 @@ def _deposit(smp, view: View, anat: Anatomy) -> tuple[np.ndarray | None, np.ndar
         cc, rc = (-view.s0) / view.pitch - 0.5, (view.z0 - anat.patient.lung_h / 2) / view.pitch - 0.5
         fc, fr = cc + (fc - cc) * m, rc + (fr - rc) * m
     hp, wp = canvas_shape(view)
-    fc, fr = fc + PAD, fr + PAD
-    c0, r0 = np.floor(fc).astype(np.int64), np.floor(fr).astype(np.int64)
-    ok = (c0 >= 0) & (c0 < wp - 1) & (r0 >= 0) & (r0 < hp - 1)
-    rad = np.clip(rad[ok], 0, R_BINS[-1])
-    lo = np.clip(np.searchsorted(R_BINS, rad, side="right") - 1, 0, len(R_BINS) - 2)
+    fc += PAD
+    fr += PAD
+    c0, r0 = fc.astype(np.int64), fr.astype(np.int64)  # fc, fr > 0 wherever it matters: truncation = floor
+    ok = (fc >= 0) & (fr >= 0) & (c0 < wp - 1) & (r0 < hp - 1)
+    if not ok.all():
+        fc, fr, c0, r0 = fc[ok], fr[ok], c0[ok], r0[ok]
+    wgt = smp.weight[ok] if not ok.all() else smp.weight
+    rad = np.minimum((smp.radius[ok] if not ok.all() else smp.radius) / view.pitch, R_BINS[-1])
+    tx, ty = fc - c0, fr - r0
+    wgt = wgt / view.pitch**2
+    lo = np.minimum(np.searchsorted(R_BINS, rad, side="right") - 1, len(R_BINS) - 2)
     f = (rad - R_BINS[lo]) / (R_BINS[lo + 1] - R_BINS[lo])
-    c0, r0, tx, ty, wgt = c0[ok], r0[ok], (fc - np.floor(fc))[ok], (fr - np.floor(fr))[ok], wgt[ok]
-    b = np.concatenate([lo, lo + 1])
-    c0, r0, tx, ty = (np.concatenate([v, v]) for v in (c0, r0, tx, ty))
-    wgt = np.concatenate([wgt * (1 - f), wgt * f])
-    present = np.bincount(b, minlength=len(R_BINS)) > 0
+    present = np.zeros(len(R_BINS), bool)
+    present[np.unique(lo)] = True
+    present[np.unique(lo[f > 0]) + 1] = True
     used = np.flatnonzero(present)
-    slot = (np.cumsum(present) - 1)[b]
-    base = (slot * hp + r0) * wp + c0
+    slot = np.cumsum(present) - 1
+    pix = r0 * wp + c0
     # thin lines (bin 0) are placed bilinearly; discs of a pixel or more hide the rounding to the nearest pixel
-    point = b == 0
-    near = base[~point] + (tx[~point] >= 0.5) + wp * (ty[~point] >= 0.5)
-    bp, x, y, w = base[point], tx[point], ty[point], wgt[point]
-    idx = np.concatenate([bp, bp + 1, bp + wp, bp + wp + 1, near])
-    val = np.concatenate([w * (1 - x) * (1 - y), w * x * (1 - y), w * (1 - x) * y, w * x * y, wgt[~point]])
+    near = pix + (tx >= 0.5) + wp * (ty >= 0.5)
+    idx, val = [], []
+    point = lo == 0
+    if point.any():
+        w0 = wgt[point] * (1 - f[point])
+        p0, x, y = pix[point] + slot[0] * hp * wp, tx[point], ty[point]
+        idx += [p0, p0 + 1, p0 + wp, p0 + wp + 1]
+        val += [w0 * (1 - x) * (1 - y), w0 * x * (1 - y), w0 * (1 - x) * y, w0 * x * y]
+        rest = ~point
+        idx += [near[rest] + slot[lo[rest]] * hp * wp]
+        val += [wgt[rest] * (1 - f[rest])]
+    else:
+        idx += [near + slot[lo] * hp * wp]
+        val += [wgt * (1 - f)]
+    idx += [near + slot[lo + 1] * hp * wp]
+    val += [wgt * f]
+    idx, val = np.concatenate(idx), np.concatenate(val)
     flat = np.bincount(idx, val, minlength=len(used) * hp * wp).reshape(len(used), hp, wp).astype(np.float32)
     flat0 = None
     if used[0] == 0:
@@ -207,8 +220,8 @@ def _system_fft(hp: int, wp: int, pitch: float, sharpen: float) -> np.ndarray:
 
 
 def _texture(seed: int, h: int, pitch: float) -> np.ndarray:
-    """(h, h) mottle with a ~0.5 cm grain: coarse Gaussian noise, bilinearly upsampled (by gathers, no BLAS)."""
-    m = int(h * pitch / 0.45) + 2
+    """(h, h) mottle with a ~0.6 cm grain: coarse Gaussian noise, bilinearly upsampled (by gathers, no BLAS)."""
+    m = int(h * pitch / 0.6) + 2
     coarse = np.random.default_rng(seed).standard_normal((m, m)).astype(np.float32)
     x = np.linspace(0, m - 1.001, h, dtype=np.float32)
     i = x.astype(int)

@@ -16,7 +16,7 @@ from . import skeleton, vessels
 from .anatomy import MU_FAT, MU_SOFT, SIDES, Anatomy
 from .primitives import Region, ellipsoid
 
-MU_BONE_D = skeleton.D_CORTEX
+BIG = ellipsoid((0, 0, 0), (60.0, 60.0, 120.0))  # bounds unions such as the body
 
 
 @dataclass
@@ -127,9 +127,8 @@ def _static_parts(anat: Anatomy, ds: float) -> tuple[dict, Samples]:
 def anatomy_regions(anat: Anatomy) -> list:
     p = anat.patient
     regions = []
-    big = ellipsoid((0, 0, 0), (60.0, 60.0, 120.0))
     for view, parts in anat.body_parts.items():
-        regions.append((Region((big,), parts), MU_SOFT, 0.0, view))
+        regions.append((Region((BIG,), parts), MU_SOFT, 0.0, view))
     for b in anat.breasts:
         regions.append((Region((b,), (), (anat.torso,)), MU_FAT - 0.03, 0.0, ""))
     for side in SIDES:
@@ -149,18 +148,22 @@ def _vessel_samples(patient, ds: float, anat: Anatomy) -> Samples:
         if len(_VESSELS) > 8:
             _VESSELS.clear()
         st, en, rad = vessels.vessel_segments(anat)
-        _VESSELS[key] = segment_samples(st, en, rad, MU_SOFT - patient.mu_lung, ds)
+        smp = segment_samples(st, en, rad, MU_SOFT - patient.mu_lung, ds)
+        inside = np.zeros(len(smp), bool)  # the lung envelopes; heart, mediastinum and domes cut per study
+        for side in SIDES:
+            inside |= Region((anat.lung[side], anat.cage, anat.midline[side])).contains(smp.pos)
+        _VESSELS[key] = smp.subset(inside)
     return _VESSELS[key]
 
 
 def _aerated_vessels(anat: Anatomy, ds: float, memo: dict) -> Samples:
     smp = _vessel_samples(anat.patient, ds, anat)
 
-    def keep():
+    def keep():  # the samples already lie in the lung envelopes: test the floor and the cutters only
         k = np.zeros(len(smp), bool)
         for side in SIDES:
             idx = np.flatnonzero((smp.pos[:, 0] < 0) if side == "R" else (smp.pos[:, 0] >= 0))
-            k[idx[anat.cavity(side).contains(smp.pos[idx])]] = True
+            k[idx[Region((anat.floor,), (), anat.cutters(side)).contains(smp.pos[idx])]] = True
         return smp.subset(k)
 
     return _memo(memo, ("aerated", anat.cavity("R"), anat.cavity("L"), ds), keep)
@@ -224,6 +227,5 @@ def assemble(anat: Anatomy, parts: list[Parts], ds: float, memo: dict | None = N
         extra = extra + part.samples
     if extra_solids:
         solids["devices"] = tuple(extra_solids)
-    big = ellipsoid((0, 0, 0), (60.0, 60.0, 120.0))
-    body = {v: Region((big,), prts) for v, prts in anat.body_parts.items()}
+    body = {v: Region((BIG,), prts) for v, prts in anat.body_parts.items()}
     return Scene(regions, solids, samples, [e for e in extra if len(e)], body)

@@ -14,6 +14,7 @@ from .primitives import cylinder_z, ellipsoid, rotation
 
 D_CORTEX = 0.24
 D_CANCELLOUS = 0.07
+_SPINOUS = rotation(roll=-0.5)  # spinous processes point down and back
 
 
 def spline(points, n: int) -> np.ndarray:
@@ -44,7 +45,7 @@ def vertebra_levels(anat: Anatomy) -> list[tuple[float, float, float]]:
 
 
 def spine_solids(anat: Anatomy) -> list:
-    """Vertebral bodies (cortical shell + cancellous core), pedicles, transverse and spinous processes."""
+    """Vertebral bodies (cortical shell + cancellous core), pedicles and spinous processes."""
     s = anat.patient.scale
     out = []
     for k, (zb, h, yc) in enumerate(vertebra_levels(anat)):
@@ -52,16 +53,12 @@ def spine_solids(anat: Anatomy) -> list:
         rx, ry = s * (1.55 + 0.9 * t), s * (1.25 + 0.55 * t)
         if k < 2:
             rx, ry = rx * 0.85, ry * 0.8
-        out.append((0.17, cylinder_z((0, yc), (rx, ry), zb, zb + h)))
-        out.append((0.05 - 0.17, cylinder_z((0, yc), (rx - 0.2, ry - 0.2), zb + 0.12, zb + h - 0.12)))
+        out.append((0.14, cylinder_z((0, yc), (rx, ry), zb, zb + h)))
+        out.append((0.05 - 0.14, cylinder_z((0, yc), (rx - 0.2, ry - 0.2), zb + 0.07, zb + h - 0.07)))
         back = yc - ry
-        for d in SIDES:
-            sg = SIGN[d]
-            out.append((0.16, ellipsoid((sg * rx * 0.62, back - 0.7, zb + 0.62 * h), (0.5, 1.0, 0.55 * h))))
-            out.append((-0.11, ellipsoid((sg * rx * 0.62, back - 0.7, zb + 0.62 * h), (0.3, 0.8, 0.35 * h))))
-            out.append((0.1, ellipsoid((sg * (rx + 1.0), back - 1.5, zb + 0.55 * h), (1.5, 0.5, 0.4),
-                                        rotation(yaw=-sg * 0.35))))
-        out.append((0.2, ellipsoid((0, back - 2.4, zb + 0.1 * h), (0.45, 1.9, 0.55), rotation(roll=-0.5))))
+        for d in SIDES:  # pedicles: the paired ovals over each body on PA
+            out.append((0.12, ellipsoid((SIGN[d] * rx * 0.62, back - 0.7, zb + 0.62 * h), (0.45, 1.0, 0.5 * h))))
+        out.append((0.14, ellipsoid((0, back - 2.4, zb + 0.1 * h), (0.45, 1.9, 0.55), _SPINOUS)))
     return out
 
 

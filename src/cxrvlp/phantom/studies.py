@@ -22,7 +22,9 @@ from .scene import assemble
 SAMPLE_FOV = 38.0  # cm: tube samples are spaced a nominal pixel apart, whatever the study's field
 MASK_LEVEL = 0.5  # gray levels (of 255), noise-free
 VISIBLE_LEVEL = 6.0
-LUNG_FIELD = 0.3  # aerated share of the body path that makes a pixel "lung background"
+# aerated share of the body path that makes a pixel "lung background": lower on the lateral view, whose rays
+# always cross the mediastinum and spine as well
+LUNG_FIELD = {"PA": 0.5, "LAT": 0.35}
 ANYWHERE = ("support_devices", "cardiomegaly")
 
 
@@ -108,7 +110,7 @@ def footprint(name: str, diff: np.ndarray, base: Projection, ctx: dict, view: st
             mask |= _upsample(full, mag.shape[0], mag.shape[1]) > 1.0
     smooth = ndimage.uniform_filter(mag, 3, mode="constant")
     if name not in ANYWHERE:
-        smooth = np.where(base.lung_field(LUNG_FIELD), smooth, 0)
+        smooth = np.where(base.lung_field(LUNG_FIELD[view]), smooth, 0)
     peak = float(smooth.max()) if smooth.size else 0.0
     box = None
     if mask.any():

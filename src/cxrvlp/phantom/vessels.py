@@ -2,7 +2,7 @@
 
 Vessels are blood in aerated lung: ``Δμ = μ_blood − μ_lung`` over a tube. A tree is grown from each hilum
 (arteries) and from the left atrium (veins) by repeated asymmetric bifurcation (radius × ~0.8 / ~0.65 per
-generation) until the radius falls below ~0.5 mm, where a vessel no longer shows on a radiograph.
+generation) until the radius falls below ~0.7 mm, where a vessel barely shows on a radiograph.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from .anatomy import SIGN, SIDES, Anatomy
 
-R_MIN = 0.05
+R_MIN = 0.07
 
 
 def _perpendicular(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -61,7 +61,7 @@ def vessel_segments(anat: Anatomy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                          [sg * 0.7, -0.3, -0.65], [sg * 0.3, -0.8, -0.6], [sg * 0.5, -0.6, 0.3], [sg * 0.2, 0.7, 0.7]])
         dirs += rng.normal(0, 0.12, dirs.shape)
         roots = hil + np.array([sg * 0.8, 0.0, 0.0]) + rng.normal(0, 0.3, (len(dirs), 3))
-        rad = s * np.array([0.62, 0.5, 0.5, 0.58, 0.6, 0.55, 0.42, 0.42]) * rng.uniform(0.9, 1.1, len(dirs))
+        rad = s * np.array([0.72, 0.58, 0.58, 0.68, 0.7, 0.62, 0.5, 0.5]) * rng.uniform(0.9, 1.1, len(dirs))
         ln = s * np.array([3.2, 2.8, 2.8, 3.0, 3.2, 3.0, 2.6, 2.6])
         out.append(grow(rng, roots, dirs, rad, ln, lung_c + np.array([0.0, 0.0, -3.0])))
         # veins: lower, flatter, converging on the left atrium behind the heart

@@ -52,9 +52,7 @@ def generate(out_dir, n_studies: int, seed: int = 0, image_size: int = 256, late
     results = []
     with _progress(progress, n_studies) as advance:
         if workers == 1:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(1):
+            with _single_threaded_blas():
                 for t in tasks:
                     results.append(_run_patient(t))
                     advance(len(t[1].studies))
@@ -111,13 +109,19 @@ def _check(out: Path, n_studies, seed, image_size, lateral_fraction, normal_frac
     return config
 
 
-def _init_worker() -> None:
+def _single_threaded_blas():
+    """Small matrix products are faster without BLAS threads, which also oversubscribe the workers."""
     try:
         from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
     except ImportError:  # pragma: no cover
-        pass
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _init_worker() -> None:
+    _single_threaded_blas()
 
 
 def _run_patient(task) -> dict:
