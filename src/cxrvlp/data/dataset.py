@@ -28,6 +28,10 @@ class StudyDataset(Dataset):
                  report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION"), cache_resized: bool = False):
         if not studies:
             raise ValueError("StudyDataset got no studies (check the data root and split)")
+        no_frontal = [s.study_id for s in studies if not s.frontal]
+        if no_frontal:
+            raise ValueError(f"{len(no_frontal)} studies have no frontal image (e.g. {no_frontal[:3]}); an image "
+                             "data set needs images (report-only adapters such as iu_xray_reports are for text work)")
         self.studies = list(studies)
         self.preprocess, self.train = preprocess, train
         self.label_names = tuple(label_names)
