@@ -246,5 +246,7 @@ def recess_floor(anat: Anatomy, side: str) -> float:
     x, y = np.meshgrid(np.linspace(-cx, cx, 25), np.linspace(-cy, cy, 25))
     inside = ((x / cx) ** 2 + (y / cy) ** 2 < 0.97) & (np.sign(x) == SIGN[side])
     inside &= ((x - lung.c[0]) ** 2 / lung.cov[0] + (y - lung.c[1]) ** 2 / lung.cov[4]) < 1
-    zs = [dome_height(anat, side, a, b) for a, b in zip(x[inside], y[inside])]
-    return max(min(zs), -anat.floor.d)
+    pts = np.array([(a, b, max(dome_height(anat, side, a, b), -anat.floor.d) + 0.3)
+                    for a, b in zip(x[inside], y[inside])])
+    pts = pts[anat.cavity(side).contains(pts)]  # where the pleural space really reaches down (not behind the spine)
+    return float(pts[:, 2].min() - 0.3) if len(pts) else 0.0

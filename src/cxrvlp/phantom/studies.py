@@ -110,7 +110,10 @@ def footprint(name: str, diff: np.ndarray, base: Projection, ctx: dict, view: st
             mask |= _upsample(full, mag.shape[0], mag.shape[1]) > 1.0
     smooth = ndimage.uniform_filter(mag, 3, mode="constant")
     if name not in ANYWHERE:
-        smooth = np.where(base.lung_field(LUNG_FIELD[view]), smooth, 0)
+        # lung background, plus a 0.5 cm rim: filling a costophrenic angle or a border next to lung shows too
+        rim = max(int(round(0.5 / ctx["views"][view].pitch)), 1)
+        field = ndimage.maximum_filter(base.lung_field(LUNG_FIELD[view]), size=2 * rim + 1)
+        smooth = np.where(field, smooth, 0)
     peak = float(smooth.max()) if smooth.size else 0.0
     box = None
     if mask.any():
