@@ -19,7 +19,7 @@ from .scene import Parts
 FINDINGS = ("cardiomegaly", "pleural_effusion", "pneumothorax", "consolidation", "nodule", "mass",
             "atelectasis", "edema", "retrocardiac_opacity", "support_devices")
 # relative frequency among abnormal studies (before co-occurrence); each ends up ≥ ~6 % of all studies
-WEIGHTS = {"cardiomegaly": 1.0, "pleural_effusion": 1.2, "pneumothorax": 0.7, "consolidation": 1.0, "nodule": 0.75,
+WEIGHTS = {"cardiomegaly": 1.0, "pleural_effusion": 1.2, "pneumothorax": 0.8, "consolidation": 1.0, "nodule": 0.75,
            "mass": 0.65, "atelectasis": 1.0, "edema": 0.75, "retrocardiac_opacity": 0.7, "support_devices": 1.0}
 SIDE_WORD = {"R": "right", "L": "left", "B": "bilateral", "": ""}
 
