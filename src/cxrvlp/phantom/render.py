@@ -21,7 +21,6 @@ from .primitives import View, rotation, solid_chords
 from .scene import Samples, Scene
 
 SID = 180.0  # source-to-detector distance, cm
-PAD = 16
 COARSE = 2
 R_BINS = np.array([0.0, 1.4, 2.8, 5.6, 11.2])  # disc radii (pixels); a tube's weight is split between neighbours
 CORE_CM, SCATTER_CM, UNSHARP_CM, SCATTER_FRACTION = 0.07, 1.6, 0.55, 0.12
@@ -72,9 +71,14 @@ def _add(canvas: np.ndarray, item, scale: float = 1.0) -> None:
     canvas[r0:r1, c0:c1] += arr if scale == 1.0 else scale * arr
 
 
+def _pad(view: View) -> int:
+    """Canvas margin (pixels): keeps the scatter tail from wrapping around the FFT."""
+    return max(16, view.h // 16)
+
+
 def canvas_shape(view: View) -> tuple[int, int]:
     """FFT canvas: the image plus a margin, square and of a fast size so kernels are cached across studies."""
-    n = sfft.next_fast_len(view.h + 2 * PAD, real=True)
+    n = sfft.next_fast_len(view.h + 2 * _pad(view), real=True)
     return n, n
 
 
@@ -143,8 +147,9 @@ def _deposit(smp, view: View, anat: Anatomy) -> tuple[np.ndarray | None, np.ndar
         cc, rc = (-view.s0) / view.pitch - 0.5, (view.z0 - anat.patient.lung_h / 2) / view.pitch - 0.5
         fc, fr = cc + (fc - cc) * m, rc + (fr - rc) * m
     hp, wp = canvas_shape(view)
-    fc += PAD
-    fr += PAD
+    pad = _pad(view)
+    fc += pad
+    fr += pad
     c0, r0 = fc.astype(np.int64), fr.astype(np.int64)  # fc, fr > 0 wherever it matters: truncation = floor
     ok = (fc >= 0) & (fr >= 0) & (c0 < wp - 1) & (r0 < hp - 1)
     if not ok.all():
@@ -182,7 +187,7 @@ def _deposit(smp, view: View, anat: Anatomy) -> tuple[np.ndarray | None, np.ndar
     flat = np.bincount(idx, val, minlength=len(used) * hp * wp).reshape(len(used), hp, wp).astype(np.float32)
     flat0 = None
     if used[0] == 0:
-        flat0 = flat[0, PAD:PAD + view.h, PAD:PAD + view.w].copy()
+        flat0 = flat[0, pad:pad + view.h, pad:pad + view.w].copy()
         flat, used = flat[1:], used[1:]
     if not len(used):
         return flat0, None
@@ -192,11 +197,12 @@ def _deposit(smp, view: View, anat: Anatomy) -> tuple[np.ndarray | None, np.ndar
 
 def _filtered(A: np.ndarray, spectrum: np.ndarray | None, view: View, sharpen: float) -> np.ndarray:
     hp, wp = canvas_shape(view)
-    F = sfft.rfft2(np.pad(A, ((PAD, hp - view.h - PAD), (PAD, wp - view.w - PAD)), mode="edge"))
+    pad = _pad(view)
+    F = sfft.rfft2(np.pad(A, ((pad, hp - view.h - pad), (pad, wp - view.w - pad)), mode="edge"))
     if spectrum is not None:
         F += spectrum
     F *= _system_fft(hp, wp, view.pitch, round(sharpen, 4))
-    return sfft.irfft2(F, s=(hp, wp))[PAD:PAD + view.h, PAD:PAD + view.w]
+    return sfft.irfft2(F, s=(hp, wp))[pad:pad + view.h, pad:pad + view.w]
 
 
 @lru_cache(maxsize=64)

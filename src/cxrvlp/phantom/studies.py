@@ -86,7 +86,8 @@ def render_with_footprints(spec: StudySpec, memo: dict | None = None) -> tuple[d
     images, clean = {}, {}
     for i, (name, pr) in enumerate(proj.items()):
         images[name] = np.clip(np.rint(to_display(pr, anat, name, spec.noise_seed * 7 + i)), 0, 255).astype(np.uint8)
-        clean[name] = to_display(pr, anat, name, None)
+        if spec.findings:
+            clean[name] = to_display(pr, anat, name, None)
     feet = {}
     for f in spec.findings:
         proj_wo, ctx_wo = _project(spec, (f.name,), memo)
