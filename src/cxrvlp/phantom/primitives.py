@@ -80,12 +80,12 @@ class Quadric:
         return h
 
     def bbox(self, view: View) -> tuple[float, float, float, float]:
-        cov = np.asarray(self.cov).reshape(3, 3)
-        e = np.asarray(view.e)
-        sc = float(np.dot(self.c, e))
-        hs = math.sqrt(max(float(e @ cov @ e), 0.0))
-        hz = math.sqrt(cov[2, 2])
-        return sc - hs, sc + hs, max(self.c[2] - hz, self.zlo), min(self.c[2] + hz, self.zhi)
+        """Projected extent: column range ``c·e ± √(eᵀΣe)`` and height range ``c_z ± √Σ_zz`` (cut to z limits)."""
+        v, e, c = self.cov, view.e, self.c
+        sc = c[0] * e[0] + c[1] * e[1]
+        hs = math.sqrt(max(e[0] * e[0] * v[0] + 2 * e[0] * e[1] * v[1] + e[1] * e[1] * v[4], 0.0))
+        hz = math.sqrt(v[8])
+        return sc - hs, sc + hs, max(c[2] - hz, self.zlo), min(c[2] + hz, self.zhi)
 
     def contains(self, pts: np.ndarray) -> np.ndarray:
         x, y, z = (pts - np.asarray(self.c)).T
