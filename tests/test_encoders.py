@@ -367,3 +367,21 @@ def test_hf_folder_loading_is_strict(tmp_path):
     assert "shape mismatches (1): embeddings.position_embeddings.weight: checkpoint (64, 32) vs model (512, 32)" in msg
     with pytest.raises(FileNotFoundError):
         build_text_encoder({"name": "hf", "path": str(tmp_path / "absent")})
+
+
+def test_frozen_text_cache_is_exact_and_runs_once_per_distinct_report():
+    enc = build_text_encoder({"name": "tiny_bert", "trainable_layers": 0, "cache_frozen": 100})
+    ref = build_text_encoder({"name": "tiny_bert", "trainable_layers": 0})
+    ref.load_state_dict(enc.state_dict())
+    texts = ["no pleural effusion.", "small left pleural effusion and mild cardiomegaly.", "no pleural effusion."]
+    batch = enc.tokenize(texts)
+    calls = []
+    enc.model.register_forward_hook(lambda m, i, o: calls.append(i))
+    got = enc(batch["input_ids"], batch["attention_mask"])
+    again = enc(*enc.tokenize(texts[:1], padding="max_length", max_length=20).values())
+    want = ref(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(got.global_features, want.global_features)
+    torch.testing.assert_close(got.token_features * batch["attention_mask"][..., None],
+                               want.token_features * batch["attention_mask"][..., None])
+    torch.testing.assert_close(again.global_features[0], want.global_features[0])
+    assert len(calls) == 1 and len(enc._cache) == 2  # two distinct reports, computed in one call

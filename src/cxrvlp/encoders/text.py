@@ -8,7 +8,9 @@ Configs (mappings; unknown keys are errors)::
 
 Options: ``pooling`` ("cls" | "mean" over real tokens; default "cls" for hf, "mean" for minilm / tiny_bert),
 ``trainable_layers`` (int k or "all"; k freezes the embeddings and all but the last k transformer layers,
-0 = fully frozen; default "all"), ``max_length`` (default 128), ``padding`` ("longest" | "max_length").
+0 = fully frozen; default "all"), ``max_length`` (default 128), ``padding`` ("longest" | "max_length"),
+``cache_frozen`` (int, default 0: with ``trainable_layers: 0``, keep the features of up to this many distinct
+token sequences, so a frozen encoder runs once per distinct report instead of once per step).
 hf only: ``tokenizer_path`` (default: path), ``strict`` (default True), ``trust_remote_code`` (default False).
 tiny_bert only: ``bert_config`` (overrides of the tiny BertConfig).
 """
@@ -27,7 +29,7 @@ from .registry import check_keys, register_text_encoder
 
 log = logging.getLogger(__name__)
 
-COMMON_KEYS = {"pooling", "trainable_layers", "max_length", "padding"}
+COMMON_KEYS = {"pooling", "trainable_layers", "max_length", "padding", "cache_frozen"}
 # Checkpoint keys that AutoModel may legitimately leave unused: pre-training heads, the pooler, buffers.
 TOLERATED_UNEXPECTED = ("cls.", "lm_head.", "pooler.", "generator_", "discriminator_predictions.")
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -43,7 +45,7 @@ class HFTextEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer, *, name: str, pooling: str = "mean",
                  trainable_layers: int | str = "all", max_length: int = 128, padding: str = "longest",
-                 source: str | None = None):
+                 source: str | None = None, cache_frozen: int = 0):
         super().__init__()
         if pooling not in ("cls", "mean"):
             raise ValueError(f"text encoder {name!r}: pooling must be 'cls' or 'mean', got {pooling!r}")
@@ -58,6 +60,8 @@ class HFTextEncoder(nn.Module):
         self.max_length = int(max_length)
         self.padding = padding
         self.source = source
+        self.cache_frozen = int(cache_frozen)
+        self._cache: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
         self.set_trainable_layers(trainable_layers)
 
     # -- properties ----------------------------------------------------------------------------------------
@@ -144,6 +148,8 @@ class HFTextEncoder(nn.Module):
                 return_attentions: bool = False) -> TextFeatures:
         if attention_mask is None:
             attention_mask = (input_ids != self.pad_token_id).long()
+        if self.cache_frozen and self.is_frozen and not return_attentions:
+            return self._cached_forward(input_ids, attention_mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.is_frozen):
             if return_attentions:
                 out = self._forward_eager(input_ids, attention_mask)
@@ -157,6 +163,32 @@ class HFTextEncoder(nn.Module):
             global_features = (tokens * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
         attentions = out.attentions[-1][:, :, 0, :].mean(dim=1) if return_attentions else None
         return TextFeatures(global_features, tokens, attention_mask, attentions)
+
+    def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextFeatures:
+        """Features of a frozen encoder, computed once per distinct (unpadded) token sequence. Exact: padding
+        does not change a row's features, and a frozen encoder is deterministic (eval mode)."""
+        lengths = attention_mask.sum(dim=1).tolist()
+        keys = [input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        if todo:
+            with torch.no_grad():
+                sub = self.forward_uncached(input_ids[todo], attention_mask[todo])
+            for j, i in enumerate(todo):
+                if len(self._cache) >= self.cache_frozen:
+                    self._cache.pop(next(iter(self._cache)))  # oldest first
+                self._cache[keys[i]] = (sub.global_features[j], sub.token_features[j, : lengths[i]])
+        rows = [self._cache[k] for k in keys]
+        tokens = input_ids.new_zeros((len(rows), input_ids.shape[1], self.token_dim), dtype=rows[0][1].dtype)
+        for i, (_, tok) in enumerate(rows):
+            tokens[i, : tok.shape[0]] = tok
+        return TextFeatures(torch.stack([g for g, _ in rows]), tokens, attention_mask, None)
+
+    def forward_uncached(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextFeatures:
+        cache, self.cache_frozen = self.cache_frozen, 0
+        try:
+            return self.forward(input_ids, attention_mask)
+        finally:
+            self.cache_frozen = cache
 
     def _forward_eager(self, input_ids, attention_mask):
         """SDPA does not return attention weights: run this call with the eager implementation."""
@@ -244,7 +276,8 @@ def minilm_path() -> Path:
 
 def _common(cfg: Mapping, default_pooling: str) -> dict:
     return dict(pooling=cfg.get("pooling", default_pooling), trainable_layers=cfg.get("trainable_layers", "all"),
-                max_length=cfg.get("max_length", 128), padding=cfg.get("padding", "longest"))
+                max_length=cfg.get("max_length", 128), padding=cfg.get("padding", "longest"),
+                cache_frozen=cfg.get("cache_frozen", 0))
 
 
 @register_text_encoder("hf")
