@@ -257,8 +257,10 @@ class Region:
         for p in self.exc:
             idx = np.flatnonzero(ok)
             if isinstance(p, Quadric):  # only points inside the solid's bounding box can be inside it
-                h = np.sqrt(np.asarray(p.cov)[[0, 4, 8]])
-                near = np.all(np.abs(pts[idx] - np.asarray(p.c)) <= h, axis=1)
+                q = pts[idx]
+                near = np.abs(q[:, 0] - p.c[0]) <= math.sqrt(p.cov[0])
+                near &= np.abs(q[:, 1] - p.c[1]) <= math.sqrt(p.cov[4])
+                near &= np.abs(q[:, 2] - p.c[2]) <= math.sqrt(p.cov[8])
                 idx = idx[near]
             ok[idx] &= ~p.contains(pts[idx])
         return ok

@@ -44,13 +44,14 @@ class Samples:
 
 
 def segment_samples(starts, ends, radii, dmu: float, ds: float, **kw) -> Samples:
-    """Samples every ``ds`` cm along straight segments; ``radii`` is per segment, or (start, end) pairs."""
+    """Samples along straight segments, every ``ds`` cm or every half radius for thick tubes (their discs
+    overlap anyway); ``radii`` is per segment, or (start, end) pairs."""
     starts, ends = np.asarray(starts, float), np.asarray(ends, float)
     r = np.asarray(radii, float)
     r0, r1 = (r[:, 0], r[:, 1]) if r.ndim == 2 else (r, r)
     seg = ends - starts
     ln = np.linalg.norm(seg, axis=1)
-    n = np.maximum(np.ceil(ln / ds).astype(int), 1)
+    n = np.maximum(np.ceil(ln / np.maximum(ds, 0.25 * (r0 + r1))).astype(int), 1)
     k = np.repeat(np.arange(len(ln)), n)
     f = ((np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) + 0.5) / n[k]
     pos = starts[k] + seg[k] * f[:, None]
