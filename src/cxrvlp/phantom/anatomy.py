@@ -8,7 +8,7 @@ modify before the scene is assembled. Bones live in :mod:`.skeleton`, vessels an
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,7 +16,6 @@ from .primitives import HalfSpace, Quadric, Region, above, cylinder_z, ellipsoid
 
 MU_SOFT = 0.20  # soft tissue, blood, pleural fluid (1/cm at ~60 keV)
 MU_FAT = 0.18
-MU_AIR = 0.0
 SIDES = ("R", "L")
 SIGN = {"R": -1.0, "L": 1.0}  # x of the patient's right is negative
 
@@ -218,13 +217,6 @@ def build(patient: Patient, pose: Pose) -> Anatomy:
                    carina=(0.3, 0.0, top - 8.5), gas=tuple(gas))
     anat.heart = anat.with_heart_ctr(p.ctr)
     return anat
-
-
-def lowered_dome(anat: Anatomy, side: str, dz: float) -> Anatomy:
-    """A copy with one hemidiaphragm moved up (dz > 0) or down."""
-    dome = dict(anat.dome)
-    dome[side] = dome[side].translated((0.0, 0.0, dz))
-    return replace(anat, dome=dome)
 
 
 def dome_height(anat: Anatomy, side: str, x: float, y: float) -> float:

@@ -400,10 +400,8 @@ def solid_chords(solids: list[tuple[float, Quadric]], view: View) -> np.ndarray:
     cq = (css[k] * ds + csz[k] * dz) * ds + czz[k] * dz * dz - 1
     disc = b * b - a[k] * cq
     ok = (disc > 0) & (z >= zlo[k]) & (z <= zhi[k])
-    chord = np.where(ok, (2.0 * np.asarray(solids_dmu(solids))[k] / a[k]) * np.sqrt(np.maximum(disc, 0)), 0.0)
+    dmu = np.array([d for d, _ in solids])
+    chord = np.where(ok, (2.0 * dmu[k] / a[k]) * np.sqrt(np.maximum(disc, 0)), 0.0)
     out += np.bincount(rr * view.w + cc, weights=chord, minlength=view.h * view.w).astype(np.float32)
     return out.reshape(view.h, view.w)
 
-
-def solids_dmu(solids) -> list[float]:
-    return [d for d, _ in solids]
