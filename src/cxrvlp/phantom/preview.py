@@ -49,13 +49,19 @@ def _grid(tiles: list[Image.Image], cols: int, gap: int = 4) -> Image.Image:
 
 
 def contact_sheet(root, out, studies: int = 8, cols: int = 4) -> Path:
-    """PA + lateral pairs of the first abnormal studies with both views, boxes of visible findings drawn."""
+    """PA + lateral pairs of abnormal studies with both views (greedily covering as many findings as possible),
+    boxes of visible findings drawn."""
     root = Path(root)
+    recs = [json.loads(line) for line in (root / "phantom_ground_truth.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if len(r["images"]) == 2 and r["findings"]]
+    chosen, seen = [], set()
+    while recs and len(chosen) < studies:
+        best = max(recs, key=lambda r: len({f["name"] for f in r["findings"]} - seen))
+        recs.remove(best)
+        chosen.append(best)
+        seen |= {f["name"] for f in best["findings"]}
     tiles = []
-    for line in (root / "phantom_ground_truth.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if len(rec["images"]) < 2 or not rec["findings"] or len(tiles) >= studies:
-            continue
+    for rec in chosen:
         sid = str(rec["subject_id"])
         ims = []
         for did, view in sorted(rec["images"].items(), key=lambda kv: kv[1] not in ("PA", "AP")):
