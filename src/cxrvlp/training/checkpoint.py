@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 
@@ -26,14 +27,21 @@ class RNGState(L.Callback):
         self._pending = None
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["rng_states"] = _collect_rng_states()
+        states = _collect_rng_states()
+        # numpy's state holds an ndarray, which torch's weights-only unpickler refuses: store it as a list
+        kind, keys, *rest = states["numpy"]
+        states["numpy"] = [kind, keys.tolist(), *rest]
+        checkpoint["rng_states"] = states
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         self._pending = checkpoint.get("rng_states")
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self._pending is not None:
-            _set_rng_states(self._pending)
+            states = dict(self._pending)
+            kind, keys, *rest = states["numpy"]
+            states["numpy"] = (kind, np.asarray(keys, dtype=np.uint32), *rest)
+            _set_rng_states(states)
             self._pending = None
 
 
