@@ -1,0 +1,127 @@
+"""Pre-train the baseline recipes on one phantom with the same budget; print zero-shot AUROC and retrieval side by
+side as one JSON.
+
+    python benchmarks/recipes_phantom.py --out runs/bench_recipes            # CPU-affordable defaults
+    python benchmarks/recipes_phantom.py --recipes gloria mgca --epochs 3    # a subset / another budget
+
+Every recipe gets the same encoders (offline ImageNet EfficientNet-Lite0 with its stride-16 map as the local grid,
+MiniLM-L6 with its last 2 layers trainable), data (phantom, 128 px crops, batch 32), optimiser (AdamW, lr 3e-4
+with 3x on the heads, 10 % warm-up then cosine) and number of epochs; what differs is the method: heads,
+objectives, weights and temperatures from its recipe (GLoRIA and LIMITR project to the text width, 384 for MiniLM,
+as the papers project to BERT's 768). LIMITR also sees the lateral views in training; evaluation embeds the frontal
+view for every recipe. Results and run folders go under --out (the phantom is reused if it is already there).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cxrvlp.evaluation.zeroshot_retrieval import evaluate
+from cxrvlp.phantom import generate
+from cxrvlp.training.config import load_recipe
+from cxrvlp.training.pretrain import pretrain
+
+RECIPES = ("convirt", "gloria", "mgca", "limitr")
+SHARED = [
+    "image_encoder.name=efficientnet_lite0", "image_encoder.pretrained=imagenet-offline", "image_encoder.local_index=3",
+    "text_encoder.name=minilm", "text_encoder.trainable_layers=2",
+    "data.adapter=phantom", "data.resize=144", "data.crop=128", "data.batch_size=32", "data.num_workers=0",
+    "data.max_length=96",
+    "optim.lr=3e-4", "optim.weight_decay=1e-4", "optim.warmup_fraction=0.1", "optim.min_lr_ratio=0.0",
+    "optim.lr_mult={_proj: 3.0}",
+    "trainer.precision=32-true", "trainer.gradient_clip_val=0.0", "trainer.log_every_n_steps=10",
+]
+TEXT_WIDTH = 384  # MiniLM-L6
+PER_RECIPE = {"gloria": [f"projection.dim={TEXT_WIDTH}"],
+              "limitr": [f"projection.dim={TEXT_WIDTH}", f"objectives.local.dim={TEXT_WIDTH}"]}
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else round(float(x), 4)
+
+
+def summarise(results: dict) -> dict:
+    zs = results["zero_shot"]
+    return {"zero_shot_mean_auroc": _finite(zs["mean_auroc"]),
+            "zero_shot_auroc": {k: _finite(v["auroc"]) for k, v in zs["per_label"].items()},
+            "retrieval": {k: {r: _finite(x) for r, x in v["recall"].items()} for k, v in results["retrieval"].items()}}
+
+
+def side_by_side(per_recipe: dict) -> dict:
+    """One row per recipe: mean zero-shot AUROC and recall@1/5/10 both ways in the pools of 100 and of all."""
+    table = {}
+    for name, r in per_recipe.items():
+        row = {"mean_auroc": r["zero_shot_mean_auroc"]}
+        for key, rec in r["retrieval"].items():
+            direction, pool = key.split("@")
+            short = "i2r" if direction.startswith("image") else "r2i"
+            for k, v in rec.items():
+                row[f"{short}_R@{k}_{pool}"] = v
+        table[name] = row
+    return table
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/bench_recipes")
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    p.add_argument("--studies", type=int, default=600, help="phantom studies (train / validate / test split inside)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="phantom generation processes")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra override applied to every recipe")
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args(argv)
+
+    out = Path(args.out)
+    data = out / "phantom"
+    manifest = data / "phantom_manifest.json"
+    t0 = time.perf_counter()
+    if not (manifest.is_file() and json.loads(manifest.read_text()).get("n_studies") == args.studies
+            and json.loads(manifest.read_text()).get("seed") == args.seed):
+        generate(data, args.studies, seed=args.seed, workers=args.workers, progress=args.progress)
+    phantom_s = time.perf_counter() - t0
+
+    per_recipe = {}
+    for name in args.recipes:
+        overrides = [*SHARED, *PER_RECIPE.get(name, []), f"data.root={data}", f"trainer.max_epochs={args.epochs}",
+                     f"trainer.seed={args.seed}", *args.overrides]
+        cfg = load_recipe(name, overrides)
+        print(f"[{name}] pre-training {args.epochs} epochs", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        ckpt = pretrain(cfg, out / name / "pretrain", resume=False, progress=args.progress,
+                        extra_trainer_kwargs={"enable_model_summary": False})  # keeps stdout for the JSON
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results = evaluate(ckpt, out / name / "eval", pool_sizes=(0, 100), seed=args.seed, progress=args.progress)
+        per_recipe[name] = {**summarise(results), "objectives": sorted(cfg.objectives),
+                            "pretrain_s": round(train_s, 1), "evaluate_s": round(time.perf_counter() - t0, 1)}
+        print(f"[{name}] mean zero-shot AUROC {per_recipe[name]['zero_shot_mean_auroc']:.3f}", file=sys.stderr,
+              flush=True)
+
+    report = {
+        "benchmark": "recipes_phantom",
+        "protocol": {"studies": args.studies, "epochs": args.epochs, "seed": args.seed, "shared_overrides": SHARED,
+                     "per_recipe_overrides": PER_RECIPE, "extra_overrides": args.overrides,
+                     "evaluation": "frontal view, held-out test split; retrieval recall@k at pool sizes all and 100"},
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.is_available()},
+        "phantom_s": round(phantom_s, 1),
+        "table": side_by_side(per_recipe),
+        "recipes": per_recipe,
+    }
+    (out / "recipes_phantom.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
