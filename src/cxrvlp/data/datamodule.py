@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.dataset import Collate, StudyDataset, Tokenizer
+from cxrvlp.data.sampler import SeededSampler
 from cxrvlp.data.transforms import Preprocess
 from cxrvlp.training.config import DataConfig
 
@@ -15,9 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class StudyDataModule(L.LightningDataModule):
-    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float):
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float, seed: int = 0):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.seed = cfg, seed
         self.preprocess = Preprocess(resize=cfg.resize, crop=cfg.crop, mean=mean, std=std, augment=cfg.augment)
         self.collate = Collate(tokenizer, cfg.max_length)
         self.label_names = get_adapter(cfg.adapter).labels_for(cfg.root)
@@ -46,9 +48,12 @@ class StudyDataModule(L.LightningDataModule):
                             cache_resized=self.cfg.cache_resized)
 
     def loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.cfg.batch_size, shuffle=shuffle,
+        ds = self.datasets[split]
+        # The loader gets its own generator so that creating it never advances the global RNG (which a resumed
+        # run restores); order and augmentation come from the seeded sampler.
+        return DataLoader(ds, batch_size=self.cfg.batch_size, sampler=SeededSampler(len(ds), self.seed, shuffle),
                           num_workers=self.cfg.num_workers, collate_fn=self.collate, drop_last=drop_last,
-                          persistent_workers=self.cfg.num_workers > 0)
+                          persistent_workers=self.cfg.num_workers > 0, generator=torch.Generator())
 
     def train_dataloader(self) -> DataLoader:
         # drop_last keeps every contrastive batch full, so per-step losses are comparable and DDP shapes match.

@@ -41,7 +41,7 @@ class StudyDataset(Dataset):
     def __len__(self) -> int:
         return len(self.studies)
 
-    def _image(self, path) -> torch.Tensor:
+    def _image(self, path, generator: torch.Generator | None = None) -> torch.Tensor:
         key = str(path)
         if self._cache is not None and key in self._cache:
             img = self._cache[key].float() / 255.0
@@ -49,22 +49,28 @@ class StudyDataset(Dataset):
             img = read_image(path, self.preprocess.resize)
         else:
             img = transforms.resize_pad(transforms.load_gray(path), self.preprocess.resize)
-            if self._cache is not None:
+            if self._cache is not None:  # use the stored 8-bit image from the first read on, so epochs agree
                 self._cache[key] = (img * 255.0).round().to(torch.uint8)
-        return transforms.crop_normalise(img, self.preprocess, self.train)
+                img = self._cache[key].float() / 255.0
+        return transforms.crop_normalise(img, self.preprocess, self.train, generator)
 
-    def _pick(self, images):
+    def _pick(self, images, generator: torch.Generator | None):
         if self.train and len(images) > 1:
-            return images[int(torch.randint(len(images), (1,)))]
+            return images[int(torch.randint(len(images), (1,), generator=generator))]
         return images[0]
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """``key`` is an index, or ``(index, seed)`` from :class:`~cxrvlp.data.sampler.SeededSampler`: the item's
+        random choices then come from its own generator, not the global RNG."""
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
         study = self.studies[i]
+        frontal = self._image(self._pick(study.frontal, g).path, g)
         lateral = None
         if self.use_lateral and study.lateral:
-            lateral = self._image(self._pick(study.lateral).path)
+            lateral = self._image(self._pick(study.lateral, g).path, g)
         labels = torch.tensor([study.labels.get(n, math.nan) for n in self.label_names], dtype=torch.float32)
-        return {"index": i, "study_id": study.study_id, "frontal": self._image(self._pick(study.frontal).path),
+        return {"index": i, "study_id": study.study_id, "frontal": frontal,
                 "lateral": lateral, "text": study.report_text(self.report_sections), "labels": labels}
 
 

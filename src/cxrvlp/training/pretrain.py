@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
     dc = model.image_encoder.data_config
     return StudyDataModule(cfg.data, Tokenize(model.text_encoder.tokenizer), mean=float(dc["mean"][0]),
-                           std=float(dc["std"][0]))
+                           std=float(dc["std"][0]), seed=cfg.trainer.seed)
 
 
 def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
@@ -54,7 +54,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     model = build_model(resolved)
     dm = build_datamodule(model, cfg)
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                 save_last=True, save_top_k=0),
+                                 save_last=True, save_top_k=1),
                  OnExceptionCheckpoint(dirpath=ckpt_dir, filename="on_exception"), RNGState(),
                  LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if progress:
@@ -64,6 +64,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
                         logger=loggers, gradient_clip_val=t.gradient_clip_val or None,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, enable_progress_bar=progress,
-                        deterministic=False, **(extra_trainer_kwargs or {}))
+                        deterministic=False, use_distributed_sampler=False,  # SeededSampler shards itself
+                        **(extra_trainer_kwargs or {}))
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None)
     return last
