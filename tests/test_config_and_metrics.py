@@ -52,3 +52,15 @@ def test_auroc_ignores_unlabelled_and_nan_when_one_class():
 def test_exponent_floats_in_overrides_are_numbers():
     cfg = load_recipe("convirt-tiny", ["optim.lr=2e-3", "optim.weight_decay=1E-6"])
     assert cfg.optim.lr == 0.002 and cfg.optim.weight_decay == 1e-6
+
+
+def test_freeze_prefixes_stop_training_and_typos_fail():
+    from torch import nn
+
+    from cxrvlp.training.pretrain import freeze_parameters
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    assert freeze_parameters(model, ["0."]) == 2
+    assert [p.requires_grad for p in model.parameters()] == [False, False, True, True]
+    with pytest.raises(KeyError, match="no parameter"):
+        freeze_parameters(model, ["2."])

@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--recipe", default="convirt-demo", help="recipe to pre-train (default: convirt-demo)")
     p.add_argument("--studies", type=int, default=2000, help="phantom studies to generate (default: 2000)")
+    p.add_argument("--image-size", type=int, default=192, help="phantom image height in pixels (default: 192)")
     p.add_argument("--seed", type=int, default=0, help="phantom and training seed")
     p.add_argument("--workers", type=int, default=2, help="phantom generation processes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -38,12 +39,13 @@ def run(args) -> int:
     timings = {}
     t0 = time.perf_counter()
     manifest = data / "phantom_manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("n_studies") == args.studies \
-            and json.loads(manifest.read_text()).get("seed") == args.seed:
+    wanted = {"n_studies": args.studies, "seed": args.seed, "image_size": args.image_size}
+    if manifest.is_file() and all(json.loads(manifest.read_text()).get(k) == v for k, v in wanted.items()):
         console.print(f"[bold]1/3[/] phantom: reusing {data}")
     else:
         console.print(f"[bold]1/3[/] phantom: generating {args.studies} studies into {data}")
-        generate(data, args.studies, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+        generate(data, args.studies, seed=args.seed, image_size=args.image_size, workers=args.workers,
+                 progress=not args.no_progress)
     timings["phantom_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -84,6 +84,8 @@ class RecipeConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     model: str = "dual_encoder"  # registered model class (cxrvlp.methods)
     model_options: dict = field(default_factory=dict)  # options of that model class (each class checks its keys)
+    # parameter-name prefixes not trained, e.g. "image_encoder.model.blocks.0." (batch-norm statistics still adapt)
+    freeze: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

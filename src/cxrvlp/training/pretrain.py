@@ -26,6 +26,19 @@ def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
                            std=float(dc["std"][0]), seed=cfg.trainer.seed)
 
 
+def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
+    """Stop training every parameter whose name starts with one of ``prefixes``; each prefix must match."""
+    frozen = 0
+    for prefix in prefixes:
+        hits = [p for name, p in model.named_parameters() if name.startswith(prefix)]
+        if not hits:
+            raise KeyError(f"freeze: no parameter name starts with {prefix!r}")
+        for p in hits:
+            p.requires_grad_(False)
+        frozen += len(hits)
+    return frozen
+
+
 def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
              extra_callbacks: list[L.Callback] = (), extra_trainer_kwargs: dict | None = None) -> Path:
     """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
@@ -52,6 +65,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
         torch.set_num_threads(t.torch_threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     model = build_model(resolved)
+    freeze_parameters(model, cfg.freeze)
     dm = build_datamodule(model, cfg)
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=1),
