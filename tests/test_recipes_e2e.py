@@ -17,13 +17,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("recipe", ["gloria-tiny", "mgca-tiny", "limitr-tiny"])
 def test_recipe_pretrains_with_falling_loss_and_evaluates(recipe, tiny_phantom, tmp_path):
-    # no augmentation: 8 epochs of 4 steps are enough to see the pairs being told apart on the realistic phantom
+    # no augmentation: 8 epochs of 4 steps are enough to see the pairs being told apart on the realistic phantom;
+    # the batch-8 image-text terms are noisy from epoch to epoch, so the last three epochs are averaged
     cfg = load_recipe(recipe, [f"data.root={tiny_phantom}", "trainer.max_epochs=8", "optim.lr=2e-3",
                                "data.augment=false"])
     last = pretrain(cfg, tmp_path / "run", progress=False)
     losses = _train_losses(tmp_path / "run")
     assert len(losses) == 8
-    assert (losses[-1] + losses[-2]) / 2 < 0.9 * losses[0], losses
+    assert sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
 
     assert main(["evaluate", str(last), "--out", str(tmp_path / "eval"), "--pool-size", "0", "--no-progress"]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
