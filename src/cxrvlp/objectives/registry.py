@@ -10,9 +10,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from cxrvlp.objectives.frontal_lateral import FrontalLateralAlignmentLoss
 from cxrvlp.objectives.gloria import GloriaLocalLoss
+from cxrvlp.objectives.high_order import HighOrderAlignmentLoss
 from cxrvlp.objectives.infonce import InfoNCELoss
 from cxrvlp.objectives.limitr import LimitrLocalLoss
+from cxrvlp.objectives.masked_lm import MaskedLMLoss
+from cxrvlp.objectives.multiview_itc import MaskedInfoNCELoss, MultiViewITCLoss
 from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
 from cxrvlp.objectives.token_alignment import TokenAlignmentLoss
 
@@ -75,3 +79,11 @@ register_objective("token_alignment", ("region_emb", "region_mask", "region_attn
                                        "word_attn"))(TokenAlignmentLoss)
 register_objective("prototype_alignment", ("image_emb", "text_emb"))(PrototypeAlignmentLoss)
 register_objective("limitr_local", ("region_emb", "region_mask", "word_emb", "word_mask"))(LimitrLocalLoss)
+# F-L
+register_objective("masked_infonce", ("lateral_emb", "text_emb", "lateral_mask"))(MaskedInfoNCELoss)
+register_objective("multiview_itc", ("image_emb", "lateral_emb", "lateral_mask", "fused_emb",
+                                     "text_emb"))(MultiViewITCLoss)
+register_objective("masked_lm", ("mlm_logits", "mlm_targets"))(MaskedLMLoss)
+register_objective("frontal_lateral_alignment", ("fla_frontal", "fla_lateral", "fla_mask"))(FrontalLateralAlignmentLoss)
+register_objective("high_order_alignment", ("image_emb", "lateral_emb", "lateral_mask",
+                                            "text_emb"))(HighOrderAlignmentLoss)

@@ -1,0 +1,49 @@
+"""F-L's high-order semantic alignment (HSA): report-derived prototype codes predicted from both image views."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cxrvlp.objectives.global_mean import global_mean
+from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
+from cxrvlp.objectives.sinkhorn import sinkhorn_knopp
+
+
+class HighOrderAlignmentLoss(PrototypeAlignmentLoss):
+    r"""Frontal and lateral embeddings predict the report's Sinkhorn prototype assignment.
+
+    With :math:`K` L2-normalised prototypes :math:`C` (as :class:`PrototypeAlignmentLoss`), the report codes are
+    :math:`q^t = \operatorname{SinkhornKnopp}(\hat t C^\top / \varepsilon)` over the global batch (no gradient) and
+    the predictions :math:`p^v = \operatorname{softmax}(\hat v C^\top / \tau)` for :math:`v \in \{f, l\}`:
+
+    .. math:: \mathcal L_{hsa} = \tfrac12\Big[-\frac1B\sum_i \sum_k q^t_{ik}\log p^f_{ik}
+              - \frac1{|S|}\sum_{i\in S}\sum_k q^t_{ik}\log p^l_{ik}\Big]
+
+    where :math:`S` are the studies of the global batch with a lateral view. Clusters of semantically alike reports
+    replace instance targets, so two studies with the same findings are not pushed apart (false negatives of
+    the instance-level ITC). F-L: :math:`K = 500`, :math:`\varepsilon = 0.07`, 3 iterations, :math:`\tau = 0.1`.
+    """
+
+    def __init__(self, dim: int, num_prototypes: int = 500, epsilon: float = 0.07, iterations: int = 3,
+                 temperature: float = 0.1, freeze_epochs: int = 1):
+        super().__init__(dim, num_prototypes, epsilon, iterations, temperature, freeze_epochs)
+
+    def forward(self, frontal: torch.Tensor, lateral: torch.Tensor, lateral_mask: torch.Tensor,
+                text: torch.Tensor) -> torch.Tensor:
+        """``frontal``, ``lateral``, ``text``: ``[B, dim]``; ``lateral_mask``: ``[B]`` (rows of ``lateral`` where
+        it is false are ignored). Returns a scalar."""
+        width = self.prototypes.in_features
+        if not (frontal.shape == lateral.shape == text.shape and frontal.shape[-1] == width):
+            raise ValueError(f"high-order alignment expects frontal, lateral and text [B, {width}], got "
+                             f"{tuple(frontal.shape)}, {tuple(lateral.shape)}, {tuple(text.shape)} (set the "
+                             "objective's dim to the projection dim)")
+        mask = lateral_mask.bool()
+        protos = F.normalize(self.prototypes.weight, dim=-1)
+        codes = sinkhorn_knopp((F.normalize(text, dim=-1) @ protos.T).detach(), self.epsilon, self.iterations)
+
+        def cross_entropy(image: torch.Tensor) -> torch.Tensor:
+            logp = F.log_softmax(F.normalize(image, dim=-1) @ protos.T / self.temperature, dim=-1)
+            return -(codes * logp).sum(-1)
+
+        lateral_term = global_mean(cross_entropy(lateral).masked_fill(~mask, 0.0).sum(), mask.sum())
+        return 0.5 * (cross_entropy(frontal).mean() + lateral_term)
