@@ -25,7 +25,7 @@ from cxrvlp.training.checkpoint import load_model
 def embed_split(model, loader: DataLoader, progress: bool = True) -> dict:
     images, texts, labels = [], [], []
     for batch in track(loader, description="embedding", disable=not progress):
-        images.append(model.embed_images(batch["frontal"]))
+        images.append(model.embed_study(batch))
         texts.append(model.embed_texts(batch["input_ids"], batch["attention_mask"]))
         labels.append(batch["labels"])
     return {"image": torch.cat(images), "text": torch.cat(texts), "labels": torch.cat(labels).numpy()}
@@ -52,7 +52,7 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
     pre = Preprocess(resize=cfg.data.resize, crop=cfg.data.crop, mean=float(dc["mean"][0]), std=float(dc["std"][0]),
                      augment=False)
     tokenize = Tokenize(model.text_encoder.tokenizer)
-    ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=False,
+    ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=model.EMBEDS_LATERAL,
                       report_sections=tuple(cfg.data.report_sections))
     loader = DataLoader(ds, batch_size=batch_size, collate_fn=Collate(tokenize, cfg.data.max_length))
     emb = embed_split(model, loader, progress)

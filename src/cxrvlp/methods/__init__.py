@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from cxrvlp.methods.dual_encoder import DualEncoder
+from cxrvlp.methods.fl import FLModel
 from cxrvlp.methods.local_dual_encoder import LocalDualEncoder
 from cxrvlp.methods.multiview import MultiViewEncoder
 
-MODELS = {"dual_encoder": DualEncoder, "local_dual_encoder": LocalDualEncoder, "multiview": MultiViewEncoder}
+MODELS = {"dual_encoder": DualEncoder, "local_dual_encoder": LocalDualEncoder, "multiview": MultiViewEncoder,
+          "fl": FLModel}
 
 
 def build_model(config: dict):

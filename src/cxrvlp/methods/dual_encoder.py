@@ -18,6 +18,8 @@ from cxrvlp.training.schedule import build_optimizer
 
 
 class DualEncoder(L.LightningModule):
+    EMBEDS_LATERAL = False  # embed_study reads the lateral views
+
     def __init__(self, config: dict):
         super().__init__()
         self.save_hyperparameters({"config": config})
@@ -40,6 +42,12 @@ class DualEncoder(L.LightningModule):
     @torch.no_grad()
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.encode_image(images)[0], dim=-1)
+
+    @torch.no_grad()
+    def embed_study(self, batch: dict) -> torch.Tensor:
+        """A study's image embedding for zero-shot and retrieval: its frontal view here; multi-view models with a
+        fused embedding override this (and set ``EMBEDS_LATERAL`` so that evaluation loads the laterals)."""
+        return self.embed_images(batch["frontal"])
 
     @torch.no_grad()
     def embed_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

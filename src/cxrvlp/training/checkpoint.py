@@ -62,6 +62,9 @@ def load_model(path: str | Path, map_location: str = "cpu"):
     except KeyError as e:
         raise ValueError(f"{path}: not a cxrvlp checkpoint (no hyper_parameters.config)") from e
     config = {**config, "image_encoder": {**config["image_encoder"], "pretrained": None}}
+    lateral = (config.get("model_options") or {}).get("lateral_encoder")
+    if lateral:  # multi-view recipes: the lateral encoder's weights are in the checkpoint as well
+        config["model_options"] = {**config["model_options"], "lateral_encoder": {**lateral, "pretrained": None}}
     model = build_model(config)
     result = model.load_state_dict(ckpt["state_dict"], strict=False)
     if result.missing_keys or result.unexpected_keys:

@@ -1,0 +1,203 @@
+"""F-L: multi-view chest X-ray VLP with key-semantics MLM, frontal-lateral alignment and high-order semantic
+alignment (Gong et al., IEEE TMI 2026; formulas and departures from the public code in ``docs/fl.md``).
+
+A frontal encoder (projected CLS / pooled global, projected patches), a lateral encoder (separate or shared weights,
+optionally frozen) whose tokens go through an adapter to the shared width, and a text encoder (projected [CLS],
+projected tokens). Laterals arrive packed (``lateral [L, ...]``, ``lateral_index [L]``); a study without one is
+never given a stand-in image: its lateral entries are zero and ``lateral_mask`` false.
+
+Output dict (objectives read it by key):
+
+- ``image_emb [B, D]`` frontal global; ``lateral_emb [B, D]`` mean of the adapted lateral tokens (0 where none),
+  ``lateral_mask [B]``; ``fused_emb [B, D]`` = Linear([frontal; lateral]) (a single-view study's lateral half is
+  0, so it is the frontal embedding through the same layer); ``text_emb [B, D]``; ``text_mask [B, T]``;
+- with an objective reading them: ``mlm_logits [M, vocab]``, ``mlm_targets [M]`` (the masked positions only);
+  ``fla_frontal``, ``fla_lateral [L, T, D]`` and ``fla_mask [L, T]`` for the studies with a lateral view.
+
+Zero-shot evaluation and retrieval embed a study with ``fused_emb`` (:meth:`FLModel.embed_study`).
+
+``model_options`` (unknown keys are errors)::
+
+    lateral_encoder:    image encoder config of the lateral view (default: a copy of image_encoder's)
+    share_encoders:     one encoder for both views (default false; excludes lateral_encoder / freeze_lateral)
+    freeze_lateral:     no gradient into the lateral encoder, kept in eval mode (F-L: a frozen Swin-T)
+    key_fraction:       share of each study's image tokens kept as key tokens (F-L 0.8)
+    aggregated_tokens:  number of tokens the learned aggregation maps the key tokens to
+    heads:              attention heads of the decoders (F-L 8)
+    mlm_layers:         self-attention layers after the MLM cross-attention (F-L 4)
+    fla_layers:         self-attention layers of the frontal-lateral query decoder (F-L 2)
+    masking:            {pathology: 0.75, other: 0.65, other_without_pathology: 0.70} (text/masking.py)
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cxrvlp.encoders import build_image_encoder
+from cxrvlp.methods.dual_encoder import DualEncoder
+from cxrvlp.methods.fl_modules import MLMHead, QueryDecoder, TokenAggregation, lateral_adapter, select_key_tokens
+from cxrvlp.methods.local_dual_encoder import check_options
+from cxrvlp.text.masking import IGNORE_INDEX, MaskingProbabilities, PathologyAwareMasker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ViewTokens:
+    """Both views of a batch in the shared width ``D``; lateral entries are zero where ``lateral_mask`` is false."""
+
+    frontal_emb: torch.Tensor  # [B, D]
+    frontal_tokens: torch.Tensor  # [B, N_f, D]
+    frontal_grid: tuple[int, int]
+    lateral_emb: torch.Tensor  # [B, D]
+    lateral_tokens: torch.Tensor  # [B, N_l, D]
+    lateral_mask: torch.Tensor  # [B] bool
+    lateral_index: torch.Tensor  # [L]: the studies with a lateral view
+    lateral_grid: tuple[int, int]
+    fused_emb: torch.Tensor  # [B, D]
+
+    def all_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frontal then lateral tokens ``[B, N_f + N_l, D]`` and their mask."""
+        b, n_f, n_l = self.frontal_tokens.shape[0], self.frontal_tokens.shape[1], self.lateral_tokens.shape[1]
+        mask = torch.cat([self.lateral_mask.new_ones((b, n_f)), self.lateral_mask.unsqueeze(1).expand(b, n_l)], 1)
+        return torch.cat([self.frontal_tokens, self.lateral_tokens], dim=1), mask
+
+
+class FLModel(DualEncoder):
+    OPTIONS = {"lateral_encoder", "share_encoders", "freeze_lateral", "key_fraction", "aggregated_tokens", "heads",
+               "mlm_layers", "fla_layers", "masking"}
+    EMBEDS_LATERAL = True
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        opts = check_options(self.cfg.model_options, self.OPTIONS, self.cfg.model)
+        dim = int(self.cfg.projection.get("dim", 512))
+        self.share_encoders = bool(opts.get("share_encoders", False))
+        self.freeze_lateral = bool(opts.get("freeze_lateral", False))
+        if self.share_encoders and (self.freeze_lateral or opts.get("lateral_encoder")):
+            raise ValueError("model_options: share_encoders uses the frontal encoder for both views; it excludes "
+                             "lateral_encoder and freeze_lateral")
+        self.lateral_encoder = None
+        if not self.share_encoders:
+            self.lateral_encoder = build_image_encoder(dict(opts.get("lateral_encoder") or self.cfg.image_encoder))
+            if self.lateral_encoder.in_chans != self.image_encoder.in_chans:
+                raise ValueError(f"lateral encoder has in_chans={self.lateral_encoder.in_chans}, the frontal one "
+                                 f"{self.image_encoder.in_chans}; both views are preprocessed alike")
+            if self.freeze_lateral:
+                self.lateral_encoder.requires_grad_(False)
+        lateral = self.lateral_view_encoder
+        self.patch_proj = nn.Linear(self.image_encoder.local_dim, dim)
+        self.lateral_adapter = lateral_adapter(lateral.local_dim, dim)
+        self.fusion = nn.Linear(2 * dim, dim)
+        self.token_proj = nn.Linear(self.text_encoder.token_dim, dim)
+
+        needed = {key for objective in self.objectives.values() for key in objective.inputs}
+        heads = int(opts.get("heads", 8))
+        self.key_fraction = float(opts.get("key_fraction", 0.8))
+        self.masker = self.aggregation = self.mlm_decoder = self.mlm_head = self.fla_decoder = None
+        if "mlm_logits" in needed:
+            self.masker = PathologyAwareMasker(self.text_encoder.tokenizer, self.text_encoder.mask_token_id,
+                                               MaskingProbabilities(**(opts.get("masking") or {})),
+                                               seed=self.cfg.trainer.seed)
+            self.aggregation = TokenAggregation(dim, int(opts.get("aggregated_tokens", 32)))
+            self.mlm_decoder = QueryDecoder(dim, heads, int(opts.get("mlm_layers", 4)))
+            self.mlm_head = MLMHead(dim, self.text_encoder.vocab_size)
+        if "fla_frontal" in needed:
+            self.fla_decoder = QueryDecoder(dim, heads, int(opts.get("fla_layers", 2)))
+
+    @property
+    def lateral_view_encoder(self):
+        return self.image_encoder if self.lateral_encoder is None else self.lateral_encoder
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_lateral:
+            self.lateral_encoder.eval()
+        return self
+
+    def on_fit_start(self) -> None:
+        lateral_cfg = self.cfg.model_options.get("lateral_encoder") or self.cfg.image_encoder
+        if self.freeze_lateral and lateral_cfg.get("pretrained") is None:
+            log.warning("F-L: the lateral encoder is frozen at its random initialisation (no 'pretrained' weights "
+                        "in model_options.lateral_encoder); its tokens carry little information")
+
+    # -- encoding ---------------------------------------------------------------------------------------------
+    def encode_views(self, frontal: torch.Tensor, lateral: torch.Tensor, lateral_index: torch.Tensor) -> ViewTokens:
+        f = self.image_encoder(frontal)
+        frontal_emb, frontal_tokens = self.image_proj(f.global_features), self.patch_proj(f.local_features)
+        b, dim = frontal_emb.shape
+        encoder = self.lateral_view_encoder
+        if lateral.shape[0]:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_lateral):
+                lat = encoder(lateral)
+            packed, lateral_grid = self.lateral_adapter(lat.local_features), lat.grid
+        else:  # no study of this batch has a lateral view
+            lateral_grid = encoder.feature_grid(frontal.shape[-2:])
+            packed = frontal_tokens.new_zeros((0, lateral_grid[0] * lateral_grid[1], dim))
+        lateral_index = lateral_index.to(frontal.device)
+        has = torch.zeros(b, dtype=torch.bool, device=frontal.device).index_fill(0, lateral_index, True)
+        lateral_emb = frontal_emb.new_zeros((b, dim)).index_copy(0, lateral_index, packed.mean(dim=1))
+        lateral_tokens = frontal_tokens.new_zeros((b, packed.shape[1], dim)).index_copy(0, lateral_index, packed)
+        fused = self.fusion(torch.cat([frontal_emb, lateral_emb], dim=-1))
+        return ViewTokens(frontal_emb, frontal_tokens, f.grid, lateral_emb, lateral_tokens, has, lateral_index,
+                          lateral_grid, fused)
+
+    def encode_report(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """``(text_emb [B, D], projected tokens [B, T, D], token mask [B, T] bool)``."""
+        txt = self.text_encoder(input_ids, attention_mask)
+        return self.text_proj(txt.global_features), self.token_proj(txt.token_features), txt.attention_mask.bool()
+
+    @torch.no_grad()
+    def embed_study(self, batch: dict) -> torch.Tensor:
+        views = self.encode_views(batch["frontal"], batch["lateral"], batch["lateral_index"])
+        return F.normalize(views.fused_emb, dim=-1)
+
+    def forward(self, batch: dict) -> dict:
+        views = self.encode_views(batch["frontal"], batch["lateral"], batch["lateral_index"])
+        text_emb, words, text_mask = self.encode_report(batch["input_ids"], batch["attention_mask"])
+        out = {"image_emb": views.frontal_emb, "lateral_emb": views.lateral_emb, "lateral_mask": views.lateral_mask,
+               "fused_emb": views.fused_emb, "text_emb": text_emb, "text_mask": text_mask}
+        if self.mlm_decoder is not None:
+            out.update(self.masked_language_modelling(batch, views, words, text_mask))
+        if self.fla_decoder is not None:
+            out.update(self.frontal_lateral_queries(views, words, text_mask))
+        return out
+
+    # -- branches -----------------------------------------------------------------------------------------------
+    def masked_language_modelling(self, batch: dict, views: ViewTokens, words: torch.Tensor,
+                                  text_mask: torch.Tensor) -> dict:
+        """Key tokens of both views (scored against the study's own report) → learned aggregation + the merged
+        token → the masked report attends over them → MLM logits at the masked positions."""
+        epoch = self.current_epoch if self.training else 0  # validation masks the same words every epoch
+        masked_ids, labels = self.masker(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), batch["text"],
+                                         batch["study_id"], epoch)
+        masked_ids, labels = masked_ids.to(words.device), labels.to(words.device)
+        masked = self.text_encoder.forward_uncached(masked_ids, batch["attention_mask"])
+        tokens, mask = views.all_tokens()
+        key = select_key_tokens(tokens, mask, words, text_mask, self.key_fraction)
+        context = torch.cat([self.aggregation(key.tokens, key.mask), key.merged.unsqueeze(1)], dim=1)
+        context_mask = torch.cat([key.merged_mask.new_ones(context.shape[:1] + (context.shape[1] - 1,)),
+                                  key.merged_mask.unsqueeze(1)], dim=1)
+        hidden, _ = self.mlm_decoder(self.token_proj(masked.token_features), text_mask, context, context_mask)
+        where = labels != IGNORE_INDEX
+        return {"mlm_logits": self.mlm_head(hidden[where]), "mlm_targets": labels[where]}
+
+    def frontal_lateral_queries(self, views: ViewTokens, words: torch.Tensor, text_mask: torch.Tensor,
+                                return_weights: bool = False) -> dict:
+        """The report tokens of each study with a lateral view read its frontal patches and, separately, its
+        lateral tokens through the one shared query decoder."""
+        idx = views.lateral_index
+        queries, query_mask = words[idx], text_mask[idx]
+        if not idx.numel():
+            empty = queries.new_zeros(queries.shape)
+            return {"fla_frontal": empty, "fla_lateral": empty, "fla_mask": query_mask}
+        q_f, w_f = self.fla_decoder(queries, query_mask, views.frontal_tokens[idx], return_weights=return_weights)
+        q_l, w_l = self.fla_decoder(queries, query_mask, views.lateral_tokens[idx], return_weights=return_weights)
+        out = {"fla_frontal": q_f, "fla_lateral": q_l, "fla_mask": query_mask}
+        if return_weights:
+            out.update(fla_frontal_attention=w_f, fla_lateral_attention=w_l)
+        return out
