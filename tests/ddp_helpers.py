@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 
 import torch.multiprocessing as mp
@@ -19,7 +20,9 @@ def _entry(rank, world, port, fn, args, queue):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        queue.put((rank, fn(rank, world, *args)))
+        # plain pickle copies tensors by value: a multiprocessing queue would share their memory with this process,
+        # which may have exited by the time the parent reads them
+        queue.put((rank, pickle.dumps(fn(rank, world, *args))))
     finally:
         dist.destroy_process_group()
 
@@ -33,7 +36,7 @@ def run_in_processes(fn, world: int, *args, timeout: float = 120.0) -> list:
     procs = [ctx.Process(target=_entry, args=(r, world, port, fn, args, queue)) for r in range(world)]
     for p in procs:
         p.start()
-    results = dict(queue.get(timeout=timeout) for _ in procs)
+    results = {rank: pickle.loads(blob) for rank, blob in (queue.get(timeout=timeout) for _ in procs)}
     for p in procs:
         p.join(timeout=60)
     return [results[r] for r in range(world)]
