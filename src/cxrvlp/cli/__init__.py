@@ -10,14 +10,14 @@ from cxrvlp import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cxrvlp.cli import data, demo, evaluate, explain, phantom, pretrain
+    from cxrvlp.cli import data, demo, evaluate, explain, phantom, pretrain, report
 
     parser = argparse.ArgumentParser(
         prog="cxrvlp", description="Chest X-ray vision-language pre-training: generate a phantom, pre-train a "
         "recipe, evaluate a checkpoint.", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cxrvlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (phantom, data, pretrain, evaluate, explain, demo):
+    for module in (phantom, data, pretrain, evaluate, report, explain, demo):
         module.register(sub)
     return parser
 

@@ -1,7 +1,9 @@
 """Adapter for a phantom data set: the MIMIC-CXR-JPG reader plus the generator's ground truth.
 
 The ground truth (``phantom_ground_truth.jsonl``) replaces nothing: report-derived CheXpert labels stay under their
-CheXpert names, and the true findings are added under the phantom's finding names (``cardiomegaly``, ...).
+CheXpert names, and the true findings are added under the phantom's finding names (``cardiomegaly``, ...). Each
+image also gets the boxes and masks of the findings visible in it (``ImageRecord.boxes`` / ``masks[finding]``); a
+finding absent or invisible in a view has none there, so a missing mask means an empty one.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cxrvlp.data.mimic_cxr import SkipLog, read_mimic_cxr
-from cxrvlp.data.study import Study
+from cxrvlp.data.study import Box, Study
 
 GROUND_TRUTH = "phantom_ground_truth.jsonl"
 
@@ -41,4 +43,16 @@ def read_phantom(root: str | Path, splits: tuple[str, ...] = ("train", "validate
             raise ValueError(f"{Path(root) / GROUND_TRUTH}: no ground truth for study {study.study_id}")
         study.labels.update({k: float(v) for k, v in gt["labels"].items()})
         study.meta["ground_truth"] = gt
+        _attach_annotations(study, gt, Path(root))
         yield study
+
+
+def _attach_annotations(study: Study, gt: dict, root: Path) -> None:
+    images = {img.image_id: img for img in study.frontal + study.lateral}
+    for finding in gt["findings"]:
+        for dicom_id, view in finding["views"].items():
+            img = images.get(dicom_id)
+            if img is None or not view["visible"]:
+                continue
+            img.boxes.append(Box(finding["name"], *view["box"]))
+            img.masks[finding["name"]] = root / view["mask"]

@@ -1,7 +1,8 @@
 """Text prompts for zero-shot classification: per finding, sentences that assert it and sentences that deny it.
 
 The score of an image for a finding is ``mean cos(image, positive prompts) - mean cos(image, negative prompts)``.
-Prompts are written in report language (the phrasing a report would use), not as class names.
+Prompts are written in report language (the phrasing a report would use), not as class names. ``PROMPTS`` holds
+every set by label name (phantom findings, covid_cxr_notes labels).
 """
 from __future__ import annotations
 
@@ -28,3 +29,21 @@ PHANTOM_PROMPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                          "A pacemaker with leads is seen."),
                         ("No support devices.", "No lines or tubes.")),
 }
+
+# covid_cxr_notes (clinical notes, not reports): the labels with positives in its test split.
+COVID_PROMPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "COVID-19": (("The patient tested positive for COVID-19.", "SARS-CoV-2 infection confirmed by PCR.",
+                  "Bilateral ground-glass opacities consistent with COVID-19 pneumonia."),
+                 ("COVID-19 PCR was negative.", "No evidence of COVID-19.")),
+    "Pneumonia": (("Community-acquired pneumonia.", "Lobar pneumonia with consolidation.",
+                   "Findings consistent with pneumonia."),
+                  ("No pneumonia.", "The lungs are clear.")),
+    "ARDS": (("Acute respiratory distress syndrome.", "The patient developed ARDS and was intubated."),
+             ("No respiratory distress.", "The patient breathed comfortably on room air.")),
+    "Pneumocystis": (("Pneumocystis jirovecii pneumonia.", "PCP pneumonia in an immunocompromised patient."),
+                     ("No opportunistic infection.", "The lungs are clear.")),
+    "No Finding": (("Normal chest radiograph.", "The lungs are clear."),
+                   ("Bilateral airspace opacities.", "Pneumonia.")),
+}
+
+PROMPTS = {**PHANTOM_PROMPTS, **COVID_PROMPTS}  # by label name: what zero-shot evaluation looks up
