@@ -15,8 +15,10 @@ from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.dataset import Collate, StudyDataset
 from cxrvlp.data.transforms import Preprocess
 from cxrvlp.evaluation import metrics
-from cxrvlp.evaluation.prompts import PHANTOM_PROMPTS
+from cxrvlp.evaluation.prompts import PROMPTS
+from cxrvlp.evaluation.plots import retrieval_figure
 from cxrvlp.evaluation.report import write_results
+from cxrvlp.evaluation.results import text_task_summary
 from cxrvlp.text.tokenize import Tokenize
 from cxrvlp.training.checkpoint import load_model
 
@@ -37,9 +39,32 @@ def embed_prompts(model, tokenize: Tokenize, prompts: list[str], max_length: int
     return model.embed_texts(tok["input_ids"], tok["attention_mask"])
 
 
+def embed_studies(model, studies, label_names, batch_size: int = 64,
+                  progress: bool = True) -> tuple[dict, Preprocess]:
+    """Embed held-out studies as the model was trained to see them (no augmentation; the lateral views too when
+    the model's ``embed_study`` reads them): ``({"image", "text", "labels"}, preprocessing)``."""
+    cfg, dc = model.cfg, model.image_encoder.data_config
+    pre = Preprocess(resize=cfg.data.resize, crop=cfg.data.crop, mean=float(dc["mean"][0]), std=float(dc["std"][0]),
+                     augment=False)
+    ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=model.EMBEDS_LATERAL,
+                      report_sections=tuple(cfg.data.report_sections))
+    loader = DataLoader(ds, batch_size=batch_size,
+                        collate_fn=Collate(Tokenize(model.text_encoder.tokenizer), cfg.data.max_length))
+    return embed_split(model, loader, progress), pre
+
+
+def zero_shot_label_scores(model, image_emb: torch.Tensor, name: str) -> np.ndarray:
+    """Zero-shot score of each image for finding ``name`` (:data:`PROMPTS`)."""
+    tokenize = Tokenize(model.text_encoder.tokenizer)
+    pos, neg = PROMPTS[name]
+    return metrics.zero_shot_scores(image_emb, embed_prompts(model, tokenize, list(pos), 64),
+                                    embed_prompts(model, tokenize, list(neg), 64)).numpy()
+
+
 def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None = None, adapter: str | None = None,
              split: str = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,), seed: int = 0,
-             progress: bool = True) -> dict:
+             progress: bool = True, tasks: tuple[str, ...] = ("zero_shot", "retrieval")) -> dict:
+    """``tasks``: ``zero_shot`` (labels with a prompt set in :data:`PROMPTS`) and/or ``retrieval``."""
     model = load_model(checkpoint)
     cfg = model.cfg
     adapter = adapter or cfg.data.adapter
@@ -48,22 +73,13 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
     if not studies:
         raise ValueError(f"{data_root}: no {split!r} studies to evaluate on ({skips.summary()})")
     label_names = get_adapter(adapter).labels_for(data_root)
-    dc = model.image_encoder.data_config
-    pre = Preprocess(resize=cfg.data.resize, crop=cfg.data.crop, mean=float(dc["mean"][0]), std=float(dc["std"][0]),
-                     augment=False)
-    tokenize = Tokenize(model.text_encoder.tokenizer)
-    ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=model.EMBEDS_LATERAL,
-                      report_sections=tuple(cfg.data.report_sections))
-    loader = DataLoader(ds, batch_size=batch_size, collate_fn=Collate(tokenize, cfg.data.max_length))
-    emb = embed_split(model, loader, progress)
+    emb, pre = embed_studies(model, studies, label_names, batch_size, progress)
 
     per_label, curves = {}, {}
-    for j, name in enumerate(label_names):
-        if name not in PHANTOM_PROMPTS:
+    for j, name in enumerate(label_names if "zero_shot" in tasks else ()):
+        if name not in PROMPTS:
             continue
-        pos, neg = PHANTOM_PROMPTS[name]
-        scores = metrics.zero_shot_scores(emb["image"], embed_prompts(model, tokenize, list(pos), 64),
-                                          embed_prompts(model, tokenize, list(neg), 64)).numpy()
+        scores = zero_shot_label_scores(model, emb["image"], name)
         y = emb["labels"][:, j]
         auc = metrics.auroc(scores, y)
         per_label[name] = {"auroc": auc, "positives": int((y == 1).sum()), "negatives": int((y == 0).sum())}
@@ -72,7 +88,7 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
     valid = [v["auroc"] for v in per_label.values() if not math.isnan(v["auroc"])]
 
     retrieval = {}
-    for pool in pool_sizes:
+    for pool in pool_sizes if "retrieval" in tasks else ():
         if pool > len(studies):
             continue
         for name, (q, g) in {"image_to_report": (emb["image"], emb["text"]),
@@ -88,12 +104,17 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
             "recipe": cfg.name, "adapter": adapter, "data_root": str(data_root), "split": split,
             "n_studies": len(studies), "skipped": skips.summary(), "study_ids_sha256": _ids_hash(studies),
             "preprocess": pre.as_dict(), "report_sections": list(cfg.data.report_sections),
-            "retrieval_seed": seed, "prompts": {k: PHANTOM_PROMPTS[k] for k in per_label},
+            "retrieval_seed": seed, "prompts": {k: PROMPTS[k] for k in per_label},
             "cxrvlp_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         },
-        "zero_shot": {"per_label": per_label, "mean_auroc": float(np.mean(valid)) if valid else math.nan},
+        "zero_shot": {"per_label": per_label, "mean_auroc": float(np.mean(valid)) if valid else math.nan}
+        if "zero_shot" in tasks else None,
         "retrieval": retrieval,
     }
+    results["summary"] = text_task_summary(adapter, results)
+    if retrieval:
+        retrieval_figure(studies, pre, emb["image"], emb["text"], cfg.data.report_sections,
+                         Path(out_dir) / "retrieval_examples.png")
     results["files"] = {k: str(v) for k, v in write_results(results, Path(out_dir), curves).items()}
     return results
 
