@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/cxrvlp demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 clean-runs:
 	rm -rf runs
