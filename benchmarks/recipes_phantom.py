@@ -68,42 +68,60 @@ def side_by_side(per_recipe: dict) -> dict:
     return table
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/bench_recipes")
-    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
-    p.add_argument("--studies", type=int, default=600, help="phantom studies (train / validate / test split inside)")
-    p.add_argument("--epochs", type=int, default=4)
+def ensure_phantom(data: Path, studies: int, seed: int, workers: int, progress: bool,
+                   image_size: int = 256) -> float:
+    """Generate the phantom into ``data`` unless a complete one of these settings is there; seconds spent."""
+    manifest = data / "phantom_manifest.json"
+    previous = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    wanted = {"n_studies": studies, "seed": seed, "image_size": image_size, "complete": True}
+    t0 = time.perf_counter()
+    if any(previous.get(k) != v for k, v in wanted.items()):
+        generate(data, studies, seed=seed, image_size=image_size, workers=workers, progress=progress)
+    return time.perf_counter() - t0
+
+
+def pretrain_and_evaluate(name: str, cfg, run_dir: Path, seed: int, progress: bool) -> tuple[Path, dict, dict]:
+    """Pre-train ``cfg`` into ``run_dir/pretrain`` and evaluate it into ``run_dir/eval``:
+    ``(checkpoint, evaluate()'s results, {"pretrain_s", "evaluate_s"})``."""
+    print(f"[{name}] pre-training {cfg.trainer.max_epochs} epochs", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    ckpt = pretrain(cfg, run_dir / "pretrain", resume=False, progress=progress,
+                    extra_trainer_kwargs={"enable_model_summary": False})  # keeps stdout for the JSON
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = evaluate(ckpt, run_dir / "eval", pool_sizes=(0, 100), seed=seed, progress=progress)
+    return ckpt, results, {"pretrain_s": round(train_s, 1), "evaluate_s": round(time.perf_counter() - t0, 1)}
+
+
+def common_arguments(p: argparse.ArgumentParser, out: str, studies: int, epochs: int) -> None:
+    """The options every phantom benchmark takes: where, how many studies, the budget, the seed, overrides."""
+    p.add_argument("--out", default=out)
+    p.add_argument("--studies", type=int, default=studies, help="phantom studies (split train / validate / test)")
+    p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="phantom generation processes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra override applied to every recipe")
+                   help="extra override applied to every run")
     p.add_argument("--progress", action="store_true")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_arguments(p, "runs/bench_recipes", studies=600, epochs=4)
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     args = p.parse_args(argv)
 
     out = Path(args.out)
     data = out / "phantom"
-    manifest = data / "phantom_manifest.json"
-    t0 = time.perf_counter()
-    if not (manifest.is_file() and json.loads(manifest.read_text()).get("n_studies") == args.studies
-            and json.loads(manifest.read_text()).get("seed") == args.seed):
-        generate(data, args.studies, seed=args.seed, workers=args.workers, progress=args.progress)
-    phantom_s = time.perf_counter() - t0
+    phantom_s = ensure_phantom(data, args.studies, args.seed, args.workers, args.progress)
 
     per_recipe = {}
     for name in args.recipes:
         overrides = [*SHARED, *PER_RECIPE.get(name, []), f"data.root={data}", f"trainer.max_epochs={args.epochs}",
                      f"trainer.seed={args.seed}", *args.overrides]
         cfg = load_recipe(name, overrides)
-        print(f"[{name}] pre-training {args.epochs} epochs", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        ckpt = pretrain(cfg, out / name / "pretrain", resume=False, progress=args.progress,
-                        extra_trainer_kwargs={"enable_model_summary": False})  # keeps stdout for the JSON
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        results = evaluate(ckpt, out / name / "eval", pool_sizes=(0, 100), seed=args.seed, progress=args.progress)
-        per_recipe[name] = {**summarise(results), "objectives": sorted(cfg.objectives),
-                            "pretrain_s": round(train_s, 1), "evaluate_s": round(time.perf_counter() - t0, 1)}
+        _, results, seconds = pretrain_and_evaluate(name, cfg, out / name, args.seed, args.progress)
+        per_recipe[name] = {**summarise(results), "objectives": sorted(cfg.objectives), **seconds}
         print(f"[{name}] mean zero-shot AUROC {per_recipe[name]['zero_shot_mean_auroc']:.3f}", file=sys.stderr,
               flush=True)
 
