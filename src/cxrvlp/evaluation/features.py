@@ -48,11 +48,7 @@ def pyramid_indices(encoder) -> list[int]:
 
 def pyramid(encoder, images: torch.Tensor) -> list[torch.Tensor]:
     """``images [B, C, H, W]`` → NCHW maps, finest first."""
-    idx = pyramid_indices(encoder)
-    if encoder.family == "swin":
-        return list(encoder.model.forward_intermediates(images, indices=idx, intermediates_only=True))
-    return list(encoder.model.forward_intermediates(images, indices=idx, intermediates_only=True,
-                                                    **({"output_fmt": "NCHW"} if encoder.family == "vit" else {})))
+    return list(encoder.model.forward_intermediates(images, indices=pyramid_indices(encoder), intermediates_only=True))
 
 
 def target_strides(strides: list[int]) -> list[int]:
