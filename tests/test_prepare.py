@@ -193,7 +193,7 @@ def test_boxes_and_masks_follow_their_image(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_pretraining_runs_from_shards_without_decoding_a_jpeg(prepared_phantom, tmp_path, monkeypatch):
     from cxrvlp.training.config import load_recipe
-    from cxrvlp.training.pretrain import pretrain
+    from cxrvlp.training.pretrain import pretrain, read_metrics
 
     out, _ = prepared_phantom
 
@@ -204,7 +204,7 @@ def test_pretraining_runs_from_shards_without_decoding_a_jpeg(prepared_phantom, 
     cfg = load_recipe("convirt-tiny", ["data.adapter=prepared", f"data.root={out}", "trainer.max_epochs=1"])
     last = pretrain(cfg, tmp_path / "run", progress=False)
     assert last.is_file()
-    rows = list(csv.DictReader((tmp_path / "run" / "logs" / "metrics.csv").open()))
+    rows = read_metrics(tmp_path / "run")
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert losses and all(np.isfinite(losses))
 

@@ -1,18 +1,17 @@
 """End-to-end: a tiny pre-training run on a tiny phantom; the loss falls; resuming after a crash continues the run."""
-import csv
 
 import lightning as L
 import pytest
 import torch
 
 from cxrvlp.training.config import load_recipe
-from cxrvlp.training.pretrain import pretrain
+from cxrvlp.training.pretrain import pretrain, read_metrics
 
 pytestmark = pytest.mark.slow
 
 
 def _train_losses(run_dir):
-    rows = list(csv.DictReader((run_dir / "logs" / "metrics.csv").open()))
+    rows = read_metrics(run_dir)
     per_epoch = {}
     for r in rows:
         if r.get("train/loss"):

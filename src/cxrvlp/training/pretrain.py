@@ -1,6 +1,7 @@
 """Pre-train a recipe with Lightning: checkpoints that resume, CSV + TensorBoard logs, a progress bar."""
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -26,6 +27,18 @@ def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
                            std=float(dc["std"][0]), seed=cfg.trainer.seed)
 
 
+def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of every attempt's ``logs/attempt-N/metrics.csv`` of a run, in order."""
+    attempts = sorted(Path(run_dir, "logs").glob("attempt-*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    if not attempts:
+        raise FileNotFoundError(f"{run_dir}: no logs/attempt-*/metrics.csv (not a cxrvlp pretrain run folder?)")
+    rows = []
+    for path in attempts:
+        with path.open(newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
 def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
     """Stop training every parameter whose name starts with one of ``prefixes``; each prefix must match."""
     frozen = 0
@@ -44,7 +57,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
 
     ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last.ckpt`` every epoch, and
-    on an exception) and ``logs/`` (``metrics.csv``, TensorBoard events). With ``resume`` and an existing
+    ``on_exception.ckpt``) and ``logs/attempt-N/`` (``metrics.csv``, TensorBoard events; one folder per start). With ``resume`` and an existing
     ``checkpoints/last.ckpt`` the run continues where it stopped.
     """
     out_dir = Path(out_dir)
@@ -73,7 +86,8 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
                  LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if progress:
         callbacks.append(RichProgressBar())
-    loggers = [CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="logs", version="")]
+    attempt = f"attempt-{len(list((out_dir / 'logs').glob('attempt-*'))) + 1}"  # a resumed run keeps old logs
+    loggers = [CSVLogger(out_dir, name="logs", version=attempt), TensorBoardLogger(out_dir, name="logs", version=attempt)]
     trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
                         logger=loggers, gradient_clip_val=t.gradient_clip_val or None,
