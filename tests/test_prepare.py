@@ -1,6 +1,5 @@
 """`cxrvlp data prepare`: shards from a phantom and from real data, resumption, corrupt inputs, the `prepared`
 adapter giving the same items as the raw layout, boxes and masks following their image, pre-training from shards."""
-import csv
 import hashlib
 import json
 import shutil
