@@ -44,6 +44,8 @@ RUNS = {"convirt": ("convirt", []), "mgca": ("mgca", []), "fl": ("fl", []),
         "fl-no-fla": ("fl", ["objectives.fla.enabled=false"]),
         "fl-no-hsa": ("fl", ["objectives.hsa.enabled=false"])}
 FROZEN_TEXT = ["text_encoder.trainable_layers=0", "text_encoder.cache_frozen=8192"]
+# one thread per process: on 2 cores shared with other jobs, 2 threads were several times slower per step
+ONE_THREAD = ["trainer.torch_threads=1"]
 FL_WIDTH = 128  # the paper's 512 would spend most of a CPU step in the 30522-word MLM head
 FL = ["data.use_lateral=true",
       "model_options.lateral_encoder={name: efficientnet_lite0, pretrained: imagenet-offline, local_index: 3}",
@@ -97,8 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     per_run = {}
     for name in args.runs:
         recipe, ablation = RUNS[name]
-        overrides = [*SHARED, *FROZEN_TEXT, *(FL if recipe == "fl" else []), *ablation, f"data.root={data}",
-                     f"trainer.max_epochs={args.epochs}", f"trainer.seed={args.seed}", *args.overrides]
+        overrides = [*SHARED, *FROZEN_TEXT, *ONE_THREAD, *(FL if recipe == "fl" else []), *ablation,
+                     f"data.root={data}", f"trainer.max_epochs={args.epochs}", f"trainer.seed={args.seed}",
+                     *args.overrides]
         cfg = load_recipe(recipe, overrides)
         ckpt, results, seconds = pretrain_and_evaluate(name, cfg, out / name, args.seed, args.progress)
         t0 = time.perf_counter()
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "fl_phantom",
         "protocol": {"studies": args.studies, "image_size": args.image_size, "epochs": args.epochs,
-                     "seed": args.seed, "shared_overrides": [*SHARED, *FROZEN_TEXT], "fl_overrides": FL,
+                     "seed": args.seed, "shared_overrides": [*SHARED, *FROZEN_TEXT, *ONE_THREAD], "fl_overrides": FL,
                      "runs": {k: RUNS[k] for k in args.runs}, "extra_overrides": args.overrides,
                      "evaluation": "test split for zero-shot AUROC and retrieval (recall@k in pools of all and of "
                                    "100); validate + test for the lateral-only AUROC"},
