@@ -124,9 +124,9 @@ def _resizer(workers: int):
         with _torch_threads(1):
             yield lambda tasks: map(resize_study, tasks)
         return
-    # fork, as torch's DataLoader does; the workers then use one torch thread each, as DataLoader workers do,
-    # because OpenMP thread pools inherited through fork are not safe to use.
-    with multiprocessing.get_context("fork").Pool(workers, initializer=init_worker) as pool:
+    # forkserver, not fork: a fork of a process whose torch/OpenMP threads hold locks can deadlock (seen in the
+    # test suite); the workers use one torch thread each.
+    with multiprocessing.get_context("forkserver").Pool(workers, initializer=init_worker) as pool:
         yield lambda tasks: pool.imap(resize_study, tasks, chunksize=4)
 
 
