@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
+import torch.distributed._functional_collectives as funcol
 
 
 def is_distributed() -> bool:
@@ -25,7 +25,9 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """
     if not is_distributed():
         return x
-    return torch.cat(dist_fn.all_gather(x), dim=0)
+    # the functional collective torch names as the successor of the deprecated torch.distributed.nn.all_gather;
+    # its backward reduce-scatters (sums) the gradient to each process's slice, on gloo and NCCL alike
+    return funcol.wait_tensor(funcol.all_gather_single_autograd(x, 0, dist.group.WORLD))
 
 
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
