@@ -71,6 +71,16 @@ def test_zeroshot_retrieval_and_the_taskless_form(tiny_checkpoint, tmp_path):
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
 
 
+def test_several_splits_are_pooled(tiny_checkpoint, tmp_path):
+    from cxrvlp.evaluation.zeroshot_retrieval import evaluate
+    one = {s: evaluate(tiny_checkpoint, tmp_path / s, split=s, progress=False, tasks=("retrieval",))
+           for s in ("validate", "test")}
+    both = evaluate(tiny_checkpoint, tmp_path / "both", split=("validate", "test"), progress=False,
+                    tasks=("retrieval",))
+    assert both["protocol"]["split"] == "validate+test"
+    assert both["protocol"]["n_studies"] == sum(r["protocol"]["n_studies"] for r in one.values()) > 0
+
+
 @pytest.mark.shared_data
 def test_covid_notes(tiny_checkpoint, shared_data, tmp_path):
     _, res = _evaluate(tmp_path, "covid", str(tiny_checkpoint), "--adapter", "covid_cxr_notes", "--data-root",

@@ -62,16 +62,18 @@ def zero_shot_label_scores(model, image_emb: torch.Tensor, name: str) -> np.ndar
 
 
 def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None = None, adapter: str | None = None,
-             split: str = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,), seed: int = 0,
+             split: str | tuple[str, ...] = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,), seed: int = 0,
              progress: bool = True, tasks: tuple[str, ...] = ("zero_shot", "retrieval")) -> dict:
-    """``tasks``: ``zero_shot`` (labels with a prompt set in :data:`PROMPTS`) and/or ``retrieval``."""
+    """``tasks``: ``zero_shot`` (labels with a prompt set in :data:`PROMPTS`) and/or ``retrieval``; ``split``: one
+    split or several pooled (a held-out phantom of another seed is evaluated whole)."""
     model = load_model(checkpoint)
     cfg = model.cfg
     adapter = adapter or cfg.data.adapter
     data_root = data_root or cfg.data.root
-    studies, skips = load_studies(adapter, data_root, (split,))
+    splits = (split,) if isinstance(split, str) else tuple(split)
+    studies, skips = load_studies(adapter, data_root, splits)
     if not studies:
-        raise ValueError(f"{data_root}: no {split!r} studies to evaluate on ({skips.summary()})")
+        raise ValueError(f"{data_root}: no {'/'.join(splits)!r} studies to evaluate on ({skips.summary()})")
     label_names = get_adapter(adapter).labels_for(data_root)
     emb, pre = embed_studies(model, studies, label_names, batch_size, progress)
 
@@ -101,7 +103,7 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
         "protocol": {
             "task": "zero-shot classification + image-report retrieval",
             "checkpoint": model.checkpoint_path, "checkpoint_sha256": model.checkpoint_sha256,
-            "recipe": cfg.name, "adapter": adapter, "data_root": str(data_root), "split": split,
+            "recipe": cfg.name, "adapter": adapter, "data_root": str(data_root), "split": "+".join(splits),
             "n_studies": len(studies), "skipped": skips.summary(), "study_ids_sha256": _ids_hash(studies),
             "preprocess": pre.as_dict(), "report_sections": list(cfg.data.report_sections),
             "retrieval_seed": seed, "prompts": {k: PROMPTS[k] for k in per_label},
