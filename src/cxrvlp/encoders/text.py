@@ -196,6 +196,7 @@ class HFTextEncoder(nn.Module):
         switch = impl not in (None, "eager") and hasattr(self.model, "set_attn_implementation")
         if switch:
             self.model.set_attn_implementation("eager")
+        _register_output_capture(self.model)
         try:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True,
                              return_dict=True)
@@ -209,6 +210,18 @@ class HFTextEncoder(nn.Module):
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, source={self.source!r}, pooling={self.pooling!r}, "
                 f"trainable_layers={self.trainable_layers!r}, dim={self.global_dim}")
+
+
+def _register_output_capture(model: nn.Module) -> None:
+    """transformers 5 records attentions through a per-process registry filled in ``PreTrainedModel.__init__``; a
+    model unpickled in a spawned process (Lightning's ``ddp_spawn``) never ran ``__init__`` there and would return
+    no attentions."""
+    try:
+        from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY
+    except ImportError:  # other transformers versions
+        return
+    if not _CAN_RECORD_REGISTRY.get(model) and getattr(model, "_can_record_outputs", None):
+        _CAN_RECORD_REGISTRY[model] = model._can_record_outputs
 
 
 # -- loading -------------------------------------------------------------------------------------------------
