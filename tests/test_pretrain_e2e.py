@@ -59,3 +59,27 @@ def test_resume_refuses_a_different_config(tiny_phantom, tmp_path):
     other = load_recipe("convirt-tiny", [f"data.root={tiny_phantom}", "trainer.max_epochs=1", "optim.lr=0.5"])
     with pytest.raises(ValueError, match="different config"):
         pretrain(other, tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("recipe", ["mgca-tiny", "fl-tiny"])
+def test_two_process_ddp_pretraining(recipe, tiny_phantom, tmp_path):
+    """Lightning DDP on 2 CPU processes (spawned, so the model is unpickled in each): MGCA's text attentions survive
+    the pickling, and F-L, whose lateral branch can sit out a batch, gets DDP's unused-parameter search itself."""
+    cfg = load_recipe(recipe, [f"data.root={tiny_phantom}", "trainer.max_epochs=1", "trainer.accelerator=cpu",
+                               "trainer.devices=2", "trainer.strategy=ddp_spawn", "trainer.torch_threads=1"])
+    last = pretrain(cfg, tmp_path / "run", progress=False)
+    losses = _train_losses(tmp_path / "run")
+    assert last.is_file() and len(losses) == 1 and torch.isfinite(torch.tensor(losses)).all()
+
+
+def test_ddp_strategy_looks_for_unused_parameters_only_where_needed():
+    from cxrvlp.methods.dual_encoder import DualEncoder
+    from cxrvlp.methods.fl import FLModel
+    from cxrvlp.training.pretrain import ddp_strategy
+
+    assert ddp_strategy("ddp", 2, FLModel.__new__(FLModel)) == "ddp_find_unused_parameters_true"
+    assert ddp_strategy("ddp_spawn", 2, FLModel.__new__(FLModel)) == "ddp_spawn_find_unused_parameters_true"
+    assert ddp_strategy("auto", 4, FLModel.__new__(FLModel)) == "ddp_find_unused_parameters_true"
+    assert ddp_strategy("auto", 1, FLModel.__new__(FLModel)) == "auto"
+    assert ddp_strategy("ddp", 2, DualEncoder.__new__(DualEncoder)) == "ddp"
+    assert ddp_strategy("fsdp", 2, FLModel.__new__(FLModel)) == "fsdp"

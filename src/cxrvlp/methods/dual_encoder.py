@@ -19,6 +19,8 @@ from cxrvlp.training.schedule import build_optimizer
 
 class DualEncoder(L.LightningModule):
     EMBEDS_LATERAL = False  # embed_study reads the lateral views
+    # some batches leave parameters out of the loss (e.g. one without any lateral view): DDP must look for them
+    DDP_FIND_UNUSED = False
 
     def __init__(self, config: dict):
         super().__init__()

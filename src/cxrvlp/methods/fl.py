@@ -71,6 +71,7 @@ class FLModel(DualEncoder):
     OPTIONS = {"lateral_encoder", "share_encoders", "freeze_lateral", "key_fraction", "aggregated_tokens", "heads",
                "mlm_layers", "fla_layers", "masking"}
     EMBEDS_LATERAL = True
+    DDP_FIND_UNUSED = True  # and a CNN lateral encoder's stages past its token grid never reach a loss
 
     def __init__(self, config: dict):
         super().__init__(config)

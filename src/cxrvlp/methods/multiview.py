@@ -57,6 +57,7 @@ def fuse_views(frontal_global: torch.Tensor, frontal_regions: torch.Tensor, late
 
 class MultiViewEncoder(LocalDualEncoder):
     OPTIONS = LocalDualEncoder.OPTIONS | {"lateral_encoder", "positional_encoding"}
+    DDP_FIND_UNUSED = True
 
     def __init__(self, config: dict):
         super().__init__(config)

@@ -39,6 +39,24 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
     return rows
 
 
+DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def ddp_strategy(strategy: str, devices, model) -> str:
+    """The Lightning strategy to train ``model`` with: a plain DDP name (or ``auto`` over several devices) becomes
+    its ``*_find_unused_parameters_true`` form when the model's batches can leave parameters out of the loss, which
+    plain DDP stops on."""
+    if not getattr(model, "DDP_FIND_UNUSED", False):
+        return strategy
+    if strategy == "auto" and isinstance(devices, int) and (devices > 1 or devices == -1):
+        strategy = "ddp"
+    if strategy in DDP_STRATEGIES:
+        log.info("%s: DDP will look for parameters a batch leaves unused (a batch without lateral views)",
+                 type(model).__name__)
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
 def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
     """Stop training every parameter whose name starts with one of ``prefixes``; each prefix must match."""
     frozen = 0
@@ -88,7 +106,8 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
         callbacks.append(RichProgressBar())
     attempt = f"attempt-{len(list((out_dir / 'logs').glob('attempt-*'))) + 1}"  # a resumed run keeps old logs
     loggers = [CSVLogger(out_dir, name="logs", version=attempt), TensorBoardLogger(out_dir, name="logs", version=attempt)]
-    trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+    trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
+                        strategy=ddp_strategy(t.strategy, t.devices, model),
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
                         logger=loggers, gradient_clip_val=t.gradient_clip_val or None,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, enable_progress_bar=progress,
