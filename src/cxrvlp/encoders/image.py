@@ -22,6 +22,7 @@ Families and what ``local_features`` are:
 """
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -225,17 +226,27 @@ class TimmCNNEncoder(TimmImageEncoder):
         return ImageFeatures(global_features, local_map.flatten(2).transpose(1, 2), (int(h), int(w)))
 
 
-class TimmViTEncoder(TimmImageEncoder):
-    family = "vit"
-    supports_attentions = True
+class _FixedSizeEncoder(TimmImageEncoder):
+    """A transformer built for one input size, whose checkpoints go through its timm module's
+    ``checkpoint_filter_fn`` (position embeddings / relative-position tables resized to that size)."""
+    timm_module = ""
 
     def _create_kwargs(self) -> dict:
         return {"img_size": self.img_size}
 
     def _filter_checkpoint(self, sd):
-        from timm.models.vision_transformer import checkpoint_filter_fn
+        return importlib.import_module(self.timm_module).checkpoint_filter_fn(sd, self.model)
 
-        return checkpoint_filter_fn(sd, self.model)
+    def feature_grid(self, input_size=None):
+        if input_size is not None and _pair(input_size) != self.img_size:
+            raise ValueError(f"{self.name!r} is built for img_size {self.img_size}")
+        return super().feature_grid()
+
+
+class TimmViTEncoder(_FixedSizeEncoder):
+    family = "vit"
+    supports_attentions = True
+    timm_module = "timm.models.vision_transformer"
 
     @property
     def local_dim(self) -> int:
@@ -246,8 +257,7 @@ class TimmViTEncoder(TimmImageEncoder):
         return int(self.model.patch_embed.patch_size[0])
 
     def feature_grid(self, input_size=None):
-        if input_size is not None and _pair(input_size) != self.img_size:
-            raise ValueError(f"{self.name!r} is built for img_size {self.img_size}")
+        super().feature_grid(input_size)  # checks the size
         return tuple(int(g) for g in self.model.patch_embed.grid_size)
 
     def _encode(self, images, return_attentions):
@@ -287,16 +297,9 @@ def cls_attention(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return scores.softmax(dim=-1).mean(dim=1)[:, 0]
 
 
-class TimmSwinEncoder(TimmImageEncoder):
+class TimmSwinEncoder(_FixedSizeEncoder):
     family = "swin"
-
-    def _create_kwargs(self) -> dict:
-        return {"img_size": self.img_size}
-
-    def _filter_checkpoint(self, sd):
-        from timm.models.swin_transformer import checkpoint_filter_fn
-
-        return checkpoint_filter_fn(sd, self.model)
+    timm_module = "timm.models.swin_transformer"
 
     @property
     def local_dim(self) -> int:
@@ -305,11 +308,6 @@ class TimmSwinEncoder(TimmImageEncoder):
     @property
     def reduction(self) -> int:
         return int(self.model.feature_info[-1]["reduction"])
-
-    def feature_grid(self, input_size=None):
-        if input_size is not None and _pair(input_size) != self.img_size:
-            raise ValueError(f"{self.name!r} is built for img_size {self.img_size}")
-        return super().feature_grid()
 
     def _encode(self, images, return_attentions):
         m = self.model
