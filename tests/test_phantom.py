@@ -186,6 +186,7 @@ def test_reports_agree_with_truth():
         truth = {f.name for f in found}
         body = " ".join(text.split("FINDINGS:" if "FINDINGS:" in text else "IMPRESSION:")[1].split())
         sentences = re.split(r"(?<=\.)\s+", body)
+        assert not [s for s in sentences if s.count("lateral view") > 1], text  # said once is enough
         for f in found:
             if any(visible[f.name].values()):
                 assert re.search(MENTION[f.name], body, re.I), f"{f.name} not mentioned:\n{text}"

@@ -201,7 +201,7 @@ def describe(w: Writer, f, vis: dict, consp: float, change: str | None) -> list[
     if f.name == "retrocardiac_opacity":
         tail = " seen on the lateral view" if seen == "lat_only" else ""
         return [w.say(w.pick([f"Retrocardiac opacity{tail}, which may reflect atelectasis or pneumonia.",
-                              f"Left lower lobe opacity behind the heart{tail}, better seen on the lateral view, "
+                              f"Left lower lobe opacity behind the heart{tail or ', better seen on the lateral view'}, "
                               f"concerning for pneumonia.",
                               f"Retrocardiac opacity{tail} could represent atelectasis, though infection cannot be "
                               f"excluded."]), Lung_Opacity=1, Atelectasis=-1, Pneumonia=-1)]

@@ -26,7 +26,7 @@ from .cohort import PlannedPatient, plan, simulate_patient
 from .findings import FINDINGS
 from .reports import CHEXPERT
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: no "seen on the lateral view, better seen on the lateral view"
 METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
                     "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
                     "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning")
