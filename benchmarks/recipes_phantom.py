@@ -80,8 +80,10 @@ def ensure_phantom(data: Path, studies: int, seed: int, workers: int, progress: 
     return time.perf_counter() - t0
 
 
-def pretrain_and_evaluate(name: str, cfg, run_dir: Path, seed: int, progress: bool) -> tuple[Path, dict, dict]:
-    """Pre-train ``cfg`` into ``run_dir/pretrain`` and evaluate it into ``run_dir/eval``:
+def pretrain_and_evaluate(name: str, cfg, run_dir: Path, seed: int, progress: bool, eval_root: Path | None = None,
+                          eval_splits: tuple[str, ...] = ("test",)) -> tuple[Path, dict, dict]:
+    """Pre-train ``cfg`` into ``run_dir/pretrain`` and evaluate it into ``run_dir/eval`` (on ``eval_splits`` of
+    ``eval_root``, by default the training phantom's test split):
     ``(checkpoint, evaluate()'s results, {"pretrain_s", "evaluate_s"})``."""
     print(f"[{name}] pre-training {cfg.trainer.max_epochs} epochs", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -89,7 +91,8 @@ def pretrain_and_evaluate(name: str, cfg, run_dir: Path, seed: int, progress: bo
                     extra_trainer_kwargs={"enable_model_summary": False})  # keeps stdout for the JSON
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = evaluate(ckpt, run_dir / "eval", pool_sizes=(0, 100), seed=seed, progress=progress)
+    results = evaluate(ckpt, run_dir / "eval", data_root=eval_root and str(eval_root), split=eval_splits,
+                       pool_sizes=(0, 100), seed=seed, progress=progress)
     return ckpt, results, {"pretrain_s": round(train_s, 1), "evaluate_s": round(time.perf_counter() - t0, 1)}
 
 
