@@ -1,5 +1,7 @@
 """End-to-end: a tiny pre-training run on a tiny phantom; the loss falls; resuming after a crash continues the run."""
 
+import csv
+
 import lightning as L
 import pytest
 import torch
@@ -59,6 +61,12 @@ def test_resume_refuses_a_different_config(tiny_phantom, tmp_path):
     other = load_recipe("convirt-tiny", [f"data.root={tiny_phantom}", "trainer.max_epochs=1", "optim.lr=0.5"])
     with pytest.raises(ValueError, match="different config"):
         pretrain(other, tmp_path / "run", progress=False)
+    # --no-resume starts over (Lightning alone would quietly resume from the old last.ckpt) and keeps the old run
+    last = pretrain(other, tmp_path / "run", resume=False, progress=False)
+    second = list(csv.DictReader((tmp_path / "run" / "logs" / "attempt-2" / "metrics.csv").open()))
+    assert any(r.get("train/loss") for r in second), "the second run did not train"
+    assert (tmp_path / "run" / "checkpoints.replaced-1" / "last.ckpt").is_file()
+    assert torch.load(last, weights_only=False)["hyper_parameters"]["config"]["optim"]["lr"] == 0.5
 
 
 @pytest.mark.parametrize("recipe", ["mgca-tiny", "fl-tiny"])

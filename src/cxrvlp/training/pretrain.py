@@ -39,6 +39,14 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
     return rows
 
 
+def _set_aside(folder: Path) -> Path:
+    """Rename ``folder`` to the first free ``<name>.replaced-N`` beside it."""
+    n = 1
+    while (target := folder.with_name(f"{folder.name}.replaced-{n}")).exists():
+        n += 1
+    return folder.rename(target)
+
+
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
@@ -75,8 +83,9 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
 
     ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last.ckpt`` every epoch, and
-    ``on_exception.ckpt``) and ``logs/attempt-N/`` (``metrics.csv``, TensorBoard events; one folder per start). With ``resume`` and an existing
-    ``checkpoints/last.ckpt`` the run continues where it stopped.
+    ``on_exception.ckpt``) and ``logs/attempt-N/`` (``metrics.csv``, TensorBoard events; one folder per start). With
+    ``resume`` and an existing ``checkpoints/last.ckpt`` the run continues where it stopped; without it, a previous
+    ``checkpoints/`` is renamed ``checkpoints.replaced-N`` and training starts from scratch.
     """
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
@@ -88,6 +97,11 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
         if json.dumps(previous, sort_keys=True, default=str) != json.dumps(resolved, sort_keys=True, default=str):
             raise ValueError(f"{out_dir} holds a run with a different config ({config_file}); "
                              "use another --out or pass --no-resume to start over")
+    if not resume and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
+        # Lightning resumes from the newest checkpoint it finds whenever an on-exception checkpoint callback is set,
+        # even with ckpt_path=None: starting over means moving the old ones out of its sight (kept, not deleted)
+        kept = _set_aside(ckpt_dir)
+        log.warning("%s: starting over; the previous checkpoints are kept in %s", out_dir, kept)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
 
