@@ -187,8 +187,9 @@ def main(argv: list[str] | None = None) -> dict:
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         for name in sorted(args.runs, key=lambda n: RUNS[n][0] != "fl"):  # the longest first
             for seed in args.train_seeds:
-                jobs[name, seed] = pool.submit(run_one, name, [*shared, f"trainer.seed={seed}", *args.overrides],
-                                               out / name / f"seed{seed}", eval_root, eval_splits, args.seed, args.progress)
+                overrides = [*shared, f"trainer.seed={seed}", *args.overrides]
+                jobs[name, seed] = pool.submit(run_one, name, overrides, out / name / f"seed{seed}", eval_root,
+                                               eval_splits, args.seed, args.progress)
     per_run = {name: {f"seed{seed}": jobs[name, seed].result() for seed in args.train_seeds} for name in args.runs}
 
     table = {}

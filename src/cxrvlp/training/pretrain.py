@@ -119,7 +119,8 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     if progress:
         callbacks.append(RichProgressBar())
     attempt = f"attempt-{len(list((out_dir / 'logs').glob('attempt-*'))) + 1}"  # a resumed run keeps old logs
-    loggers = [CSVLogger(out_dir, name="logs", version=attempt), TensorBoardLogger(out_dir, name="logs", version=attempt)]
+    loggers = [CSVLogger(out_dir, name="logs", version=attempt),
+               TensorBoardLogger(out_dir, name="logs", version=attempt)]
     trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
                         strategy=ddp_strategy(t.strategy, t.devices, model),
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
