@@ -116,6 +116,12 @@ def run_one(name: str, overrides: list[str], run_dir: Path, eval_root: Path, eva
     return {**row, **seconds}
 
 
+def _lateral_auroc(run: dict, view: str, finding: str) -> float | None:
+    """A run's lateral-only AUROC for ``finding``, from the fused (``view`` "") or the frontal ("_frontal_view")
+    embedding; None where the run has no such reading."""
+    return run.get(f"lateral_only_auroc{view}", {}).get(finding, {}).get("auroc")
+
+
 def _cell(values: list, each_seed: bool = True) -> str:
     """Mean of the seeds, and (``each_seed``) each seed in brackets when there are several."""
     values = [v for v in values if v is not None]
@@ -135,7 +141,7 @@ def to_markdown(report: dict) -> str:
         return [get(r) for r in runs[name].values()]
 
     def lateral(view, finding):
-        return lambda r: r.get(f"lateral_only_auroc{view}", {}).get(finding, {}).get("auroc")
+        return lambda r: _lateral_auroc(r, view, finding)
 
     first = next(iter(next(iter(runs.values())).values()))
     counts = {f: first["lateral_only_auroc"].get(f, {}) for f in LATERAL_ONLY}
@@ -198,11 +204,10 @@ def main(argv: list[str] | None = None) -> dict:
         for seed, run in seeds.items():
             for view in ("", "_frontal_view"):
                 for finding in LATERAL_ONLY:
-                    if f"lateral_only_auroc{view}" in run:
-                        rows[seed][f"lateral_only_{finding}{view}"] = \
-                            run[f"lateral_only_auroc{view}"].get(finding, {}).get("auroc")
+                    rows[seed][f"lateral_only_{finding}{view}"] = _lateral_auroc(run, view, finding)
         columns = next(iter(rows.values()))
-        table[name] = {k: _finite(np.mean([r[k] for r in rows.values() if r.get(k) is not None])) for k in columns}
+        values = {k: [r[k] for r in rows.values() if r.get(k) is not None] for k in columns}
+        table[name] = {k: _finite(np.mean(v)) if v else None for k, v in values.items()}
     report = {
         "benchmark": "fl_phantom",
         "protocol": {"studies": args.studies, "image_size": args.image_size, "epochs": args.epochs,

@@ -237,9 +237,12 @@ class _FixedSizeEncoder(TimmImageEncoder):
     def _filter_checkpoint(self, sd):
         return importlib.import_module(self.timm_module).checkpoint_filter_fn(sd, self.model)
 
-    def feature_grid(self, input_size=None):
+    def _check_size(self, input_size) -> None:
         if input_size is not None and _pair(input_size) != self.img_size:
             raise ValueError(f"{self.name!r} is built for img_size {self.img_size}")
+
+    def feature_grid(self, input_size=None):
+        self._check_size(input_size)
         return super().feature_grid()
 
 
@@ -257,7 +260,7 @@ class TimmViTEncoder(_FixedSizeEncoder):
         return int(self.model.patch_embed.patch_size[0])
 
     def feature_grid(self, input_size=None):
-        super().feature_grid(input_size)  # checks the size
+        self._check_size(input_size)
         return tuple(int(g) for g in self.model.patch_embed.grid_size)
 
     def _encode(self, images, return_attentions):

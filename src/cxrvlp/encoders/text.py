@@ -196,7 +196,6 @@ class HFTextEncoder(nn.Module):
         switch = impl not in (None, "eager") and hasattr(self.model, "set_attn_implementation")
         if switch:
             self.model.set_attn_implementation("eager")
-        _register_output_capture(self.model)
         try:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True,
                              return_dict=True)
@@ -206,6 +205,10 @@ class HFTextEncoder(nn.Module):
         if not out.attentions:
             raise RuntimeError(f"text encoder {self.name!r}: the model returned no attentions")
         return out
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        _register_output_capture(self.model)
 
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, source={self.source!r}, pooling={self.pooling!r}, "

@@ -62,8 +62,8 @@ def zero_shot_label_scores(model, image_emb: torch.Tensor, name: str) -> np.ndar
 
 
 def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None = None, adapter: str | None = None,
-             split: str | tuple[str, ...] = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,), seed: int = 0,
-             progress: bool = True, tasks: tuple[str, ...] = ("zero_shot", "retrieval")) -> dict:
+             split: str | tuple[str, ...] = "test", batch_size: int = 64, pool_sizes: tuple[int, ...] = (0,),
+             seed: int = 0, progress: bool = True, tasks: tuple[str, ...] = ("zero_shot", "retrieval")) -> dict:
     """``tasks``: ``zero_shot`` (labels with a prompt set in :data:`PROMPTS`) and/or ``retrieval``; ``split``: one
     split or several pooled (a held-out phantom of another seed is evaluated whole)."""
     model = load_model(checkpoint)
