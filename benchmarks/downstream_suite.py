@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from cxrvlp.evaluation.classification import evaluate_linear  # noqa: E402
 from cxrvlp.evaluation.compare import comparison_table  # noqa: E402
 from cxrvlp.evaluation.data import load_eval_data  # noqa: E402
-from cxrvlp.evaluation.dense import evaluate_dense, detection_task, segmentation_task  # noqa: E402
+from cxrvlp.evaluation.dense import detection_task, evaluate_dense, segmentation_task  # noqa: E402
 from cxrvlp.evaluation.encoder_source import REFERENCE_INITS, resolve_encoder  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

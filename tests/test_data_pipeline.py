@@ -77,7 +77,8 @@ def test_report_text_uses_findings_and_impression_then_falls_back():
 
 def test_split_sections_mimic_style():
     text = ("                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n\n INDICATION: "
-            "___ with cough\n\n FINDINGS: \n The lungs are clear.\n No effusion.\n\n IMPRESSION: \n No acute process.\n")
+            "___ with cough\n\n FINDINGS: \n The lungs are clear.\n No effusion.\n\n IMPRESSION: \n"
+            " No acute process.\n")
     s = split_sections(text)
     assert s["FINDINGS"] == "The lungs are clear. No effusion."
     assert s["IMPRESSION"] == "No acute process."

@@ -12,10 +12,10 @@ from cxrvlp.encoders import (  # noqa: E402
     CheckpointMismatchError,
     build_image_encoder,
     build_text_encoder,
+    efficientnet_lite,  # noqa: E402
     list_image_encoders,
     list_text_encoders,
 )
-from cxrvlp.encoders import efficientnet_lite  # noqa: E402
 
 FAST = ["test_resnet", "test_efficientnet", "test_vit", "efficientnet_lite0"]
 BIG = ["resnet50", "vit_base_patch16_224", "swin_tiny_patch4_window7_224"]
@@ -91,9 +91,9 @@ def test_big_encoders_build_with_right_dims(name):
     enc = build_image_encoder({"name": name, "img_size": list(size)}).eval()
     with torch.no_grad():
         out = enc(_img(enc, 1, size))
-    g, l, _ = EXPECTED_DIMS[name]
-    assert (enc.global_dim, enc.local_dim) == (g, l)
-    assert out.global_features.shape == (1, g) and out.local_features.shape[2] == l
+    g, local, _ = EXPECTED_DIMS[name]
+    assert (enc.global_dim, enc.local_dim) == (g, local)
+    assert out.global_features.shape == (1, g) and out.local_features.shape[2] == local
     assert out.grid == enc.grid and out.local_features.shape[1] == out.grid[0] * out.grid[1]
 
 

@@ -22,11 +22,13 @@ def test_map_is_one_for_the_truth_and_zero_for_misplaced_boxes():
     exact = [{**truth[0], "scores": torch.tensor([0.9, 0.8])}]
     assert mean_average_precision(exact, truth)["map"] == pytest.approx(1.0)
     # shifted 8 px down: IoU 440 / 760 = 0.58, a hit at 0.40, 0.45, 0.50, 0.55 only: 4 of the 8 thresholds
-    shifted = [{"boxes": torch.tensor([[10.0, 18, 30, 48]]), "scores": torch.tensor([1.0]), "labels": torch.tensor([0])}]
+    shifted = [{"boxes": torch.tensor([[10.0, 18, 30, 48]]), "scores": torch.tensor([1.0]),
+                "labels": torch.tensor([0])}]
     one = [{"boxes": truth[0]["boxes"][:1], "labels": truth[0]["labels"][:1]}]
     assert mean_average_precision(shifted, one)["map"] == pytest.approx(4 / 8, abs=0.02)
     assert IOU_THRESHOLDS[0] == 0.4 and IOU_THRESHOLDS[-1] == 0.75 and len(IOU_THRESHOLDS) == 8
-    elsewhere = [{"boxes": torch.tensor([[0.0, 50, 8, 60]]), "scores": torch.tensor([1.0]), "labels": torch.tensor([0])}]
+    elsewhere = [{"boxes": torch.tensor([[0.0, 50, 8, 60]]), "scores": torch.tensor([1.0]),
+                  "labels": torch.tensor([0])}]
     assert mean_average_precision(elsewhere, one)["map"] == 0.0
 
 

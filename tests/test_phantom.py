@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxrvlp.phantom import FINDINGS, StudySpec, generate, render_study, render_with_footprints
-from cxrvlp.phantom import anatomy
+from cxrvlp.phantom import FINDINGS, StudySpec, anatomy, generate, render_study, render_with_footprints
 from cxrvlp.phantom import findings as fnd
 from cxrvlp.phantom.reports import CHEXPERT, SUPPORT, write_report
 from cxrvlp.phantom.writer import CHEXPERT_COLUMNS, METADATA_COLUMNS, SPLIT_COLUMNS
@@ -154,8 +153,8 @@ def test_small_posterior_effusion_shows_on_lateral_only():
     assert feet["pleural_effusion"]["LAT"].visible
 
 
-MENTION = {"cardiomegaly": r"cardiomegaly|heart is \w+ enlarged|heart size is (\w+ly )?(top normal to mildly )?enlarged|"
-                           r"enlargement of the cardiac",
+MENTION = {"cardiomegaly": r"cardiomegaly|heart is \w+ enlarged|"
+                           r"heart size is (\w+ly )?(top normal to mildly )?enlarged|enlargement of the cardiac",
            "pleural_effusion": r"effusion|pleural fluid", "pneumothorax": r"pneumothorax|PTX",
            "consolidation": r"consolidation|opacity|infiltrate", "nodule": r"nodul|granuloma", "mass": r"\bmass",
            "atelectasis": r"atelectasis|collapse", "edema": r"edema|congestion",

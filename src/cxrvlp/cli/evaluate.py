@@ -80,7 +80,8 @@ def _task_parser(tasks, name: str, what: str) -> argparse.ArgumentParser:
     t.add_argument("--seeds", help="comma-separated seeds per fraction")
     t.add_argument("--finetune", action="store_true", help="train the encoder too (no feature cache)")
     t.add_argument("--cache-dir", help="feature cache (default $CXRVLP_FEATURE_CACHE or ~/.cache/cxrvlp/features)")
-    t.add_argument("--limit", type=int, default=0, help="keep N studies of each split, evenly spaced by study id (quick runs)")
+    t.add_argument("--limit", type=int, default=0,
+                   help="keep N studies of each split, evenly spaced by study id (quick runs)")
     t.add_argument("--name", help="data set name in the tables (default: the adapter's)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     t.add_argument("--no-progress", action="store_true")

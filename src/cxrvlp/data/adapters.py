@@ -5,8 +5,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Iterator
 
-from cxrvlp.data import (chexpert, covid_chestxray, covidx, nih_cxr14, rsna_pneumonia, shared_covid, shared_lungs,
-                         siim_acr)
+from cxrvlp.data import (
+    chexpert,
+    covid_chestxray,
+    covidx,
+    nih_cxr14,
+    rsna_pneumonia,
+    shared_covid,
+    shared_lungs,
+    siim_acr,
+)
 from cxrvlp.data.chexpert import CHEXPERT_14
 from cxrvlp.data.iu_xray import read_iu_xray
 from cxrvlp.data.mimic_cxr import SkipLog, read_mimic_cxr

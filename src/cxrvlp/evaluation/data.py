@@ -17,8 +17,8 @@ from PIL import Image
 
 from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.masks import read_mask
-from cxrvlp.data.skips import SkipLog
 from cxrvlp.data.prepared.format import Geometry, ShardRef, read_array
+from cxrvlp.data.skips import SkipLog
 from cxrvlp.data.splits import holdout_split
 from cxrvlp.data.study import ImageRecord, Study
 from cxrvlp.data.transforms import Preprocess, crop_normalise

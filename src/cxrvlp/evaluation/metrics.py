@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def zero_shot_scores(image_emb: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    """``[N, D]`` images, ``[P, D]`` / ``[Q, D]`` prompt embeddings → ``[N]`` mean-positive minus mean-negative cosine."""
+    """``[N, D]`` images, ``[P, D]`` / ``[Q, D]`` prompt embeddings → ``[N]`` mean-positive minus mean-negative
+    cosine."""
     return (image_emb @ positive.T).mean(dim=1) - (image_emb @ negative.T).mean(dim=1)
 
 

@@ -62,7 +62,8 @@ def plan(seed: int, n_studies: int, lateral_fraction: float, normal_fraction: fl
             date = np.datetime64("2110-01-01") + np.timedelta64(day, "D")
             hms = int(rng.integers(0, 86400))
             items.append(PlannedStudy(int(studies[k]), int(str(date).replace("-", "")),
-                                      f"{hms // 3600:02d}{hms // 60 % 60:02d}{hms % 60:02d}.{int(rng.integers(1000)):03d}",
+                                      f"{hms // 3600:02d}{hms // 60 % 60:02d}{hms % 60:02d}."
+                                      f"{int(rng.integers(1000)):03d}",
                                       bool(lateral[k]), bool(normal[k])))
             day += int(rng.integers(1, 400))
             k += 1

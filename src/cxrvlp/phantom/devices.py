@@ -84,9 +84,11 @@ def device_parts(anat: Anatomy, devices: list[dict], ds: float) -> Parts:
                 route = d["route"]
                 sg = SIGN["R" if route.startswith("right") else "L"]
                 if "jugular" in route:
-                    start = [(sg * 3.6 * s, 2.5, top + 14), (sg * 3.4 * s, 2.2, top + 5), (sg * 2.6 * s, 2.2, top - 1.5)]
+                    start = [(sg * 3.6 * s, 2.5, top + 14), (sg * 3.4 * s, 2.2, top + 5),
+                             (sg * 2.6 * s, 2.2, top - 1.5)]
                 else:
-                    start = [(sg * 12.0 * s, 3.0, top + 0.8), (sg * 7.5 * s, 2.8, top - 0.5), (sg * 3.0 * s, 2.4, top - 3.0)]
+                    start = [(sg * 12.0 * s, 3.0, top + 0.8), (sg * 7.5 * s, 2.8, top - 0.5),
+                             (sg * 3.0 * s, 2.4, top - 3.0)]
                 if sg > 0:
                     start.append((0.5, 2.3, top - 5.0))
             tube(start + svc, 0.12, 3.0)
@@ -94,7 +96,8 @@ def device_parts(anat: Anatomy, devices: list[dict], ds: float) -> Parts:
             sg = SIGN["R" if d["side"] == "right" else "L"]
             gen = (sg * 9.0 * s, wy + 0.9, top - 4.0)
             parts.solids.append((2.2, ellipsoid(gen, (2.4 * s, 0.45, 2.0 * s))))
-            vein = [gen, (sg * 6.5 * s, wy - 0.8, top - 2.2), (sg * 3.0 * s, 2.4, top - 3.2), (-1.5 * s, 2.1, top - 8.0)]
+            vein = [gen, (sg * 6.5 * s, wy - 0.8, top - 2.2), (sg * 3.0 * s, 2.4, top - 3.2),
+                    (-1.5 * s, 2.1, top - 8.0)]
             ends = [[(-2.6 * s, 3.5, top - 15.0), (1.0 * s, 6.0, top - 19.5), (4.6 * s, 6.8, top - 21.0)],
                     [(-2.8 * s, 3.6, top - 13.0), (-0.8 * s, 5.6, top - 11.5)],
                     [(-2.4 * s, 2.5, top - 14.5), (3.0 * s, 1.0, top - 15.0), (7.0 * s, -1.0, top - 14.0)]]

@@ -118,7 +118,8 @@ def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
             plates = []
             for sd in sides:
                 x = SIGN[sd] * float(rng.uniform(4.5, 8.5)) * s
-                plates.append([sd, _r(x), _r(rng.uniform(-3.0, 2.5)), _r(rng.uniform(1.2, 3.5)), _r(rng.uniform(3.0, 5.0) * s),
+                plates.append([sd, _r(x), _r(rng.uniform(-3.0, 2.5)), _r(rng.uniform(1.2, 3.5)),
+                               _r(rng.uniform(3.0, 5.0) * s),
                                _r(rng.uniform(2.5, 4.0)), _r(rng.uniform(0.3, 0.5)), _r(rng.uniform(-0.25, 0.25))])
             word = str(rng.choice(["minimal", "mild"]))
             return Finding(name, SIDE_WORD["B" if len(sides) == 2 else sides[0]], word,
@@ -126,7 +127,8 @@ def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
         sd = _side(rng)
         return Finding(name, SIDE_WORD[sd], "moderate", {"kind": "lobar", "lobe": "lower",
                                                          "dome_rise_cm": _r(rng.uniform(1.2, 2.2)),
-                                                         "semi": [_r(rng.uniform(3.0, 4.0) * s), _r(rng.uniform(3.5, 4.5)),
+                                                         "semi": [_r(rng.uniform(3.0, 4.0) * s),
+                                                                  _r(rng.uniform(3.5, 4.5)),
                                                                   _r(rng.uniform(5.0, 6.5))]})
     if name == "edema":
         sev = str(rng.choice(["mild", "moderate", "severe"], p=[0.45, 0.35, 0.2]))

@@ -33,7 +33,8 @@ def effusion(anat: Anatomy, side: str, top: float, menisc: float) -> Parts:
     ax = math.sqrt(lung.cov[0])
     bottom = top - menisc
     rz = menisc + 0.6
-    core = ellipsoid((lung.c[0] - SIGN[side] * 0.4, lung.c[1] + 1.6, bottom + rz), (ax * 1.02, anat.patient.cage_y * 0.92, rz))
+    core = ellipsoid((lung.c[0] - SIGN[side] * 0.4, lung.c[1] + 1.6, bottom + rz),
+                     (ax * 1.02, anat.patient.cage_y * 0.92, rz))
     region = anat.cavity(side, below(top), exc=(core,) if menisc > 0 else ())
     d, air = _fill(anat, MU_SOFT)
     return Parts(regions=[(region, d, air, "")], clears_vessels=[region])

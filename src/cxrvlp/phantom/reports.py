@@ -104,7 +104,8 @@ def describe(w: Writer, f, vis: dict, consp: float, change: str | None) -> list[
                                   f"A {size} {where} {noun} cannot be excluded."]), Pleural_Effusion=-1)]
         opts = [f"{pre}{size} {where} {noun}.", f"{_cap(size)} amount of {where} pleural fluid."]
         if size == "large":
-            opts.append(f"Large {where} {noun} with opacification of the {'lower hemithoraces' if both else where + ' lower hemithorax'}.")
+            hemithorax = "lower hemithoraces" if both else where + " lower hemithorax"
+            opts.append(f"Large {where} {noun} with opacification of the {hemithorax}.")
         else:
             opts.append(f"{_cap(size)} {where} {noun} with blunting of the costophrenic angle{'s' if both else ''}.")
         if not pre:
@@ -193,7 +194,8 @@ def describe(w: Writer, f, vis: dict, consp: float, change: str | None) -> list[
                          "Mild pulmonary edema."],
                 "moderate": ["Moderate pulmonary edema.", "Moderate interstitial edema with perihilar haziness.",
                              "Findings are consistent with moderate pulmonary edema."],
-                "severe": ["Severe pulmonary edema.", "Severe pulmonary edema with bilateral perihilar opacities."]}[size]
+                "severe": ["Severe pulmonary edema.",
+                           "Severe pulmonary edema with bilateral perihilar opacities."]}[size]
         out = [w.say(f"{pre}{size} pulmonary edema." if pre else w.pick(opts), Edema=1)]
         if p.get("kerley_lines", 0) >= 8 and w.rng.random() < 0.5:
             out.append(w.say("Kerley B lines are noted at the lung bases.", Edema=1))

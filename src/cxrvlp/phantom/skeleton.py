@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .anatomy import SIGN, SIDES, Anatomy
+from .anatomy import SIDES, SIGN, Anatomy
 from .primitives import cylinder_z, ellipsoid, rotation
 
 D_CORTEX = 0.24
@@ -25,7 +25,8 @@ def spline(points, n: int) -> np.ndarray:
     i = np.minimum(t.astype(int), len(P) - 4)
     f = (t - i)[:, None]
     p0, p1, p2, p3 = P[i], P[i + 1], P[i + 2], P[i + 3]
-    return 0.5 * ((2 * p1) + (-p0 + p2) * f + (2 * p0 - 5 * p1 + 4 * p2 - p3) * f**2 + (-p0 + 3 * p1 - 3 * p2 + p3) * f**3)
+    return 0.5 * ((2 * p1) + (-p0 + p2) * f + (2 * p0 - 5 * p1 + 4 * p2 - p3) * f**2
+                  + (-p0 + 3 * p1 - 3 * p2 + p3) * f**3)
 
 
 def vertebra_levels(anat: Anatomy) -> list[tuple[float, float, float]]:
@@ -136,8 +137,8 @@ def scapula_paths(anat: Anatomy) -> list[tuple[np.ndarray, float]]:
     for d in SIDES:
         sg = SIGN[d]
         gx = sg * (p.cage_x + p.wall - 0.5)
-        out.append((spline([(sg * (p.cage_x - 1.0), -(cy - 1.0), top - 15.0), (sg * (p.cage_x + 0.5), -(cy - 3.5), top - 8),
-                            (gx, -2.5, top - 1.2)], 16), 0.42 * s))
+        out.append((spline([(sg * (p.cage_x - 1.0), -(cy - 1.0), top - 15.0),
+                            (sg * (p.cage_x + 0.5), -(cy - 3.5), top - 8), (gx, -2.5, top - 1.2)], 16), 0.42 * s))
         out.append((spline([(sg * 4.5 * s, -(cy + 2.0), top - 3.5), (sg * 9.0 * s, -(cy + 1.5), top - 2.2),
                             (gx, -2.0, top + 0.2)], 16), 0.38 * s))
     return out

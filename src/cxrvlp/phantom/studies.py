@@ -58,7 +58,8 @@ def _project(spec: StudySpec, exclude: tuple, memo: dict) -> tuple[dict, dict]:
     key = (anat.heart, anat.dome["R"], anat.dome["L"])
     parts = [_memo_get(memo, ("parts", id(f), key), lambda: fnd.parts(anat, f, ds)) for f in kept]
     scene = assemble(anat, parts, ds, memo)
-    out = {name: project(scene, v, anat, memo, spec.noise_seed * 7 + 3 + i) for i, (name, v) in enumerate(views.items())}
+    out = {name: project(scene, v, anat, memo, spec.noise_seed * 7 + 3 + i)
+           for i, (name, v) in enumerate(views.items())}
     return out, {"anat": anat, "views": views}
 
 

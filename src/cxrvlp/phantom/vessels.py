@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .anatomy import SIGN, SIDES, Anatomy
+from .anatomy import SIDES, SIGN, Anatomy
 
 R_MIN = 0.07
 

@@ -25,8 +25,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cxrvlp import __version__
 from cxrvlp.data.adapters import get_adapter, load_studies
-from cxrvlp.data.prepared.format import (FORMAT, FORMAT_VERSION, INDEX, MANIFEST, SHARDS, SKIPPED, TMP_PREFIX,
-                                         read_json, write_json_atomic)
+from cxrvlp.data.prepared.format import (
+    FORMAT,
+    FORMAT_VERSION,
+    INDEX,
+    MANIFEST,
+    SHARDS,
+    SKIPPED,
+    TMP_PREFIX,
+    read_json,
+    write_json_atomic,
+)
 from cxrvlp.data.prepared.resize import init_worker, resize_study
 from cxrvlp.data.prepared.writer import ShardWriter, file_sha256, shard_entry
 from cxrvlp.data.study import SPLITS, Study
