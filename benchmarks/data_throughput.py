@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from cxrvlp.data.datamodule import StudyDataModule
 from cxrvlp.data.prepared.prepare import prepare
 from cxrvlp.phantom import generate
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
+from cxrvlp.training.datamodule import StudyDataModule
 
 RECIPE = "convirt-demo"
 
@@ -68,8 +68,9 @@ def time_loader(adapter: str, root: Path, loader_workers: int, tokenizer, epochs
     sets still give several batches), with training-time augmentation; the first pass includes worker start-up."""
     overrides = [f"data.adapter={adapter}", f"data.root={root}", f"data.num_workers={loader_workers}",
                  "data.cache_resized=true"]
-    cfg = load_recipe(RECIPE, overrides).data
-    dm = StudyDataModule(cfg, tokenizer, mean=0.5, std=0.5)
+    recipe = load_recipe(RECIPE, overrides)
+    dm = StudyDataModule(recipe.data, tokenizer, mean=0.5, std=0.5,
+                         max_length=int(recipe.text_encoder.get("max_length", 128)))
     dm.setup()
     dm.datasets["train"] = dm.make_dataset([s for ds in dm.datasets.values() for s in ds.studies], train=True)
     loader = dm.train_dataloader()

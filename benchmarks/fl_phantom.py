@@ -42,10 +42,17 @@ from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.evaluation import metrics
 from cxrvlp.evaluation.zeroshot_retrieval import embed_studies, zero_shot_label_scores
 from cxrvlp.methods.dual_encoder import DualEncoder
-from cxrvlp.training.checkpoint import load_model
-from cxrvlp.training.config import load_recipe
-from recipes_phantom import (SHARED, _finite, common_arguments, ensure_phantom, pretrain_and_evaluate, side_by_side,
-                             summarise)
+from cxrvlp.methods.loading import load_model
+from cxrvlp.recipe import load_recipe
+from recipes_phantom import (
+    SHARED,
+    _finite,
+    common_arguments,
+    ensure_phantom,
+    pretrain_and_evaluate,
+    side_by_side,
+    summarise,
+)
 
 RUNS = {"convirt": ("convirt", []), "mgca": ("mgca", []), "fl": ("fl", []),
         "fl-no-mlm": ("fl", ["objectives.mlm.enabled=false"]),

@@ -18,9 +18,10 @@ import time
 
 import torch
 
-from cxrvlp.methods import build_model
-from cxrvlp.training.config import load_recipe
-from cxrvlp.training.schedule import build_optimizer
+from cxrvlp.methods.loading import build_pretraining
+from cxrvlp.objectives import compute_losses, frozen_parameters
+from cxrvlp.optim import build_optimizer
+from cxrvlp.recipe import load_recipe
 
 RECIPES = ("convirt", "gloria", "mgca", "limitr")
 CLINICAL_BERT = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
@@ -34,21 +35,28 @@ def synthetic_batch(model, batch_size: int, crop: int, length: int, device) -> d
     batch = {"frontal": torch.randn(batch_size, 1, crop, crop, generator=g),
              "lateral": torch.randn(len(lateral_index), 1, crop, crop, generator=g),
              "lateral_index": lateral_index, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    hidden = torch.rand(ids.shape, generator=g) < 0.15  # masked-word targets for recipes with an MLM term
+    hidden[:, 0] = hidden[:, -1] = False
+    batch["mlm_input_ids"] = ids.masked_fill(hidden, model.text_encoder.mask_token_id or 0)
+    batch["mlm_labels"] = ids.masked_fill(~hidden, -100)
     return {k: v.to(device) for k, v in batch.items()}
 
 
 def measure(name: str, batch_size: int | None, steps: int, device: torch.device) -> dict:
     cfg = load_recipe(name)
     layers = cfg.model_options.get("text_layers") or CLINICAL_BERT["num_hidden_layers"]
+    tokens = int(cfg.text_encoder.get("max_length", 128))
     cfg.text_encoder = {"name": "tiny_bert", "pooling": cfg.text_encoder.get("pooling", "mean"),
                         "bert_config": {**CLINICAL_BERT, "num_hidden_layers": layers}}
     cfg.model_options.pop("text_layers", None)  # built with that many layers already
     bs = batch_size or cfg.data.batch_size
-    model = build_model(cfg.to_dict()).to(device).train()
-    opt = build_optimizer(model, cfg.optim, 1000)["optimizer"]
+    model, objectives = build_pretraining(cfg)
+    model, objectives = model.to(device).train(), objectives.to(device)
+    trained = torch.nn.ModuleDict({"model": model, "objectives": objectives})
+    opt = build_optimizer(trained, cfg.optim, 1000)["optimizer"]
     half = cfg.trainer.precision.startswith("16") and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=half)
-    batch = synthetic_batch(model, bs, cfg.data.crop, cfg.data.max_length, device)
+    batch = synthetic_batch(model, bs, cfg.data.crop, tokens, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -56,10 +64,11 @@ def measure(name: str, batch_size: int | None, steps: int, device: torch.device)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=half):
             out = model(batch)
-            terms = {n: o(out) for n, o in model.objectives.items()}
-            loss = sum(model.objectives[n].weight * v for n, v in terms.items())
+            terms = compute_losses(objectives, out, batch)
+            loss = terms.pop("loss")
         scaler.scale(loss).backward()
-        model.on_after_backward()
+        for p in frozen_parameters(objectives, epoch=0):
+            p.grad = None
         scaler.step(opt)
         scaler.update()
         regions = out["region_emb"].shape[1] if "region_emb" in out else None
@@ -74,16 +83,13 @@ def measure(name: str, batch_size: int | None, steps: int, device: torch.device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = (time.perf_counter() - t0) / steps
-    result = {"batch_size": bs, "crop": cfg.data.crop, "tokens": cfg.data.max_length, "text_layers": layers,
+    result = {"batch_size": bs, "crop": cfg.data.crop, "tokens": tokens, "text_layers": layers,
               "precision": cfg.trainer.precision if device.type == "cuda" else "32-true",
               "regions": regions,
               "step_s": round(seconds, 4), "studies_per_s": round(bs / seconds, 1),
               "loss_terms": {k: round(v, 4) for k, v in terms.items()}}
     if device.type == "cuda":
         result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    del model, opt, batch
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return result
 
 

@@ -25,7 +25,7 @@ import torch
 
 from cxrvlp.evaluation.zeroshot_retrieval import evaluate
 from cxrvlp.phantom import generate
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
 from cxrvlp.training.pretrain import pretrain
 
 RECIPES = ("convirt", "gloria", "mgca", "limitr")
@@ -33,7 +33,7 @@ SHARED = [
     "image_encoder.name=efficientnet_lite0", "image_encoder.pretrained=imagenet-offline", "image_encoder.local_index=3",
     "text_encoder.name=minilm", "text_encoder.trainable_layers=2",
     "data.adapter=phantom", "data.resize=144", "data.crop=128", "data.batch_size=32", "data.num_workers=0",
-    "data.max_length=96",
+    "text_encoder.max_length=96",
     "optim.lr=3e-4", "optim.weight_decay=1e-4", "optim.warmup_fraction=0.1", "optim.min_lr_ratio=0.0",
     "optim.lr_mult={_proj: 3.0}",
     "trainer.precision=32-true", "trainer.gradient_clip_val=0.0", "trainer.log_every_n_steps=10",

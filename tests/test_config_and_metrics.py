@@ -1,10 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from cxrvlp.evaluation.metrics import auroc, recall_at_k
-from cxrvlp.training.config import list_recipes, load_recipe
-from cxrvlp.training.schedule import warmup_cosine
-import numpy as np
+from cxrvlp.optim import warmup_cosine
+from cxrvlp.recipe import list_recipes, load_recipe
 
 
 def test_recipe_inheritance_and_overrides():

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from _eval_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 from cxrvlp.cli import main
 from cxrvlp.evaluation import metrics
-from cxrvlp.methods import build_model
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
+from cxrvlp.training.task import PretrainTask
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def tiny_checkpoint(tiny_phantom, tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("convirt") / "checkpoints" / "last.ckpt"
     path.parent.mkdir()
-    torch.save({"hyper_parameters": {"config": config}, "state_dict": build_model(config).state_dict()}, path)
+    task = PretrainTask(config)
+    torch.save({"hyper_parameters": {"config": config}, "state_dict": task.state_dict()}, path)
     return path
 
 

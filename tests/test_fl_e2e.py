@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from cxrvlp.cli import main
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
 from cxrvlp.training.pretrain import pretrain
 from test_pretrain_e2e import _train_losses
 

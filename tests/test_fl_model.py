@@ -4,14 +4,22 @@ import numpy as np
 import pytest
 import torch
 
+from _batches import with_targets
 from cxrvlp.encoders import build_text_encoder
+from cxrvlp.layers.aggregation import TokenAggregation
 from cxrvlp.methods import build_model
 from cxrvlp.methods import fl as fl_module
-from cxrvlp.methods.fl_modules import TokenAggregation, select_key_tokens
-from cxrvlp.text.masking import (IGNORE_INDEX, MaskingProbabilities, PathologyAwareMasker, pathology_spans,
-                                 word_mask_probabilities)
-from cxrvlp.training.config import load_recipe
-from cxrvlp.training.schedule import param_groups
+from cxrvlp.methods.fl_modules import select_key_tokens
+from cxrvlp.methods.loading import build_pretraining
+from cxrvlp.optim import param_groups
+from cxrvlp.recipe import load_recipe
+from cxrvlp.text.masking import (
+    IGNORE_INDEX,
+    MaskingProbabilities,
+    PathologyAwareMasker,
+    pathology_spans,
+    word_mask_probabilities,
+)
 
 REPORTS = ["Small left pleural effusion. No pneumothorax.", "Heart size is normal.",
            "Retrocardiac opacity seen only on the lateral view.", "The lungs are clear."]
@@ -92,17 +100,29 @@ def test_token_aggregation_ignores_absent_tokens():
 
 # -- the model ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def model():
+def pretraining():
     torch.manual_seed(0)
-    return build_model(load_recipe("fl-tiny").to_dict()).eval()
+    model, objectives = build_pretraining(load_recipe("fl-tiny"))
+    return model.eval(), objectives
+
+
+@pytest.fixture(scope="module")
+def model(pretraining):
+    return pretraining[0]
+
+
+@pytest.fixture(scope="module")
+def objectives(pretraining):
+    return pretraining[1]
 
 
 def _batch(model, reports=REPORTS, seed=0):
     g = torch.Generator().manual_seed(seed)
     tok = model.text_encoder.tokenize(list(reports))
-    return {"frontal": torch.randn(4, 1, 64, 64, generator=g), "lateral": torch.randn(2, 1, 64, 64, generator=g),
-            "lateral_index": torch.tensor([3, 1]), "has_lateral": torch.tensor([False, True, False, True]),
-            **tok, "text": list(reports), "study_id": ["a", "b", "c", "d"]}
+    return with_targets({"frontal": torch.randn(4, 1, 64, 64, generator=g),
+                         "lateral": torch.randn(2, 1, 64, 64, generator=g), "lateral_index": torch.tensor([3, 1]),
+                         "has_lateral": torch.tensor([False, True, False, True]), **tok, "text": list(reports),
+                         "study_id": ["a", "b", "c", "d"]}, model)
 
 
 def _selections(model, batch):
@@ -128,7 +148,8 @@ def test_key_selection_of_a_study_depends_on_its_own_report_only(model):
         assert torch.equal(changed_j.kept[i], ref.kept[i])
     assert not torch.allclose(changed_j.scores[3], ref.scores[3])
     kept_changed = False
-    for text in ("Edema.", "Nodule in the left upper lobe.", "Support devices are in place.", "No effusion."):
+    for text in ("Edema.", "Nodule in the left upper lobe.", "Support devices are in place.", "No effusion.",
+                 "Moderate cardiomegaly with mild interstitial edema.", "Right apical pneumothorax."):
         own = list(REPORTS)
         own[1] = text
         sel = _selections(model, _batch(model, own))
@@ -137,7 +158,7 @@ def test_key_selection_of_a_study_depends_on_its_own_report_only(model):
     assert kept_changed  # changing study 1's own report can change which of its tokens are kept
 
 
-def test_mixed_batch_outputs_masks_and_a_lateral_global_that_depends_on_the_image(model):
+def test_mixed_batch_outputs_masks_and_a_lateral_global_that_depends_on_the_image(model, objectives):
     batch = _batch(model)
     with torch.no_grad():
         out = model(batch)
@@ -155,17 +176,17 @@ def test_mixed_batch_outputs_masks_and_a_lateral_global_that_depends_on_the_imag
     torch.testing.assert_close(out2["fused_emb"][[0, 2]], out["fused_emb"][[0, 2]])  # single-view studies
     # masks are reproducible: the same batch masks the same words
     torch.testing.assert_close(out2["mlm_targets"], out["mlm_targets"])
-    terms = {name: objective(out) for name, objective in model.objectives.items()}
+    terms = {name: objective(out, batch) for name, objective in objectives.items()}
     assert set(terms) == {"itc", "mlm", "fla", "hsa"} and all(torch.isfinite(v) for v in terms.values())
 
 
-def test_batch_without_laterals_trains_every_term_it_can(model):
+def test_batch_without_laterals_trains_every_term_it_can(model, objectives):
     batch = dict(_batch(model), lateral=torch.zeros(0, 1, 64, 64), lateral_index=torch.zeros(0, dtype=torch.long),
                  has_lateral=torch.zeros(4, dtype=torch.bool))
     model.train()
     try:
         out = model(batch)
-        terms = {name: objective(out) for name, objective in model.objectives.items()}
+        terms = {name: objective(out, batch) for name, objective in objectives.items()}
         sum(terms.values()).backward()
     finally:
         model.zero_grad()
@@ -191,6 +212,6 @@ def test_options_frozen_or_shared_lateral_and_lr_groups():
     names = {n for n, p in frozen.named_parameters() if id(p) in fast}
     assert names and all("cross_attn" in n or "mlm_head" in n for n in names)
     assert any(n.startswith("mlm_head") for n in names) and any(n.startswith("fla_decoder.cross_attn") for n in names)
-    ablated = build_model(load_recipe("fl-tiny", ["objectives.mlm.enabled=false",
-                                                  "objectives.fla.enabled=false"]).to_dict())
-    assert ablated.mlm_head is None and ablated.fla_decoder is None and set(ablated.objectives) == {"itc", "hsa"}
+    ablated, ablated_objectives = build_pretraining(load_recipe("fl-tiny", ["objectives.mlm.enabled=false",
+                                                                            "objectives.fla.enabled=false"]))
+    assert ablated.mlm_head is None and ablated.fla_decoder is None and set(ablated_objectives) == {"itc", "hsa"}

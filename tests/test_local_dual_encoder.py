@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from cxrvlp.methods import MODELS, build_model
-from cxrvlp.training.config import load_recipe
+from cxrvlp.methods.loading import build_pretraining
+from cxrvlp.recipe import load_recipe
+from cxrvlp.training.task import PretrainTask
 
 REPORTS = ["Small left pneumothorax.", "No pleural effusion.", "Heart size is enlarged."]
 
@@ -29,13 +31,13 @@ def test_outputs_words_regions_and_keeps_dual_encoder_outputs():
 
 def test_cls_attentions_for_words_and_vit_patches():
     cfg = load_recipe("mgca-tiny", ["image_encoder.name=test_vit", "image_encoder.img_size=64"]).to_dict()
-    model = build_model(cfg)
+    model, objectives = build_pretraining(cfg)
     out = model(_batch(model))
     assert out["region_attn"].shape == out["region_emb"].shape[:2]
     word_attn = out["word_attn"]
     assert (word_attn[~out["word_mask"]] == 0).all() and (word_attn[out["word_mask"]] > 0).all()
     assert (word_attn.sum(1) < 1).all()  # [CLS] and [SEP] attention is not a word's
-    sum(o(out) for o in model.objectives.values()).backward()
+    sum(o(out) for o in objectives.values()).backward()
 
 
 def test_text_layers_truncates_and_bad_options_fail():
@@ -50,11 +52,12 @@ def test_text_layers_truncates_and_bad_options_fail():
 
 
 def test_prototypes_get_no_update_in_the_first_epoch():
-    model = build_model(load_recipe("mgca-tiny").to_dict())
+    task = PretrainTask(load_recipe("mgca-tiny").to_dict())
+    model = task.model
     out = model(_batch(model))
-    sum(o(out) for o in model.objectives.values()).backward()
-    protos = model.objectives["cpa"].loss.prototypes.weight
+    sum(o(out) for o in task.objectives.values()).backward()
+    protos = task.objectives["cpa"].loss.prototypes.weight
     assert protos.grad is not None
-    model.on_after_backward()  # no trainer attached: epoch 0
+    task.on_after_backward()  # no trainer attached: epoch 0
     assert protos.grad is None
     assert model.image_proj[0].weight.grad is not None  # the rest still trains

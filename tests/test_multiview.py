@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from cxrvlp.methods import build_model
+from cxrvlp.layers.positional import sincos_2d
+from cxrvlp.methods.loading import build_pretraining
 from cxrvlp.methods.multiview import fuse_views
-from cxrvlp.methods.positional import sincos_2d
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
 
 
 def test_fuse_views_matches_loop_over_studies():
@@ -56,7 +56,9 @@ def test_sincos_2d_formula():
 
 @pytest.fixture(scope="module")
 def limitr_tiny():
-    return build_model(load_recipe("limitr-tiny").to_dict())
+    model, objectives = build_pretraining(load_recipe("limitr-tiny"))
+    model.objectives_for_test = objectives
+    return model
 
 
 def _batch(model, lateral_of, n=3, size=64):
@@ -93,11 +95,11 @@ def test_model_batch_without_laterals_and_backward(limitr_tiny):
     out = model(batch)
     h, w = model.image_encoder.feature_grid(64)
     assert out["region_mask"].shape[1] == 2 * h * w and out["region_mask"][:, h * w:].sum() == 0
-    loss = sum(obj.weight * obj(out) for obj in model.objectives.values())
+    loss = sum(obj.weight * obj(out) for obj in model.objectives_for_test.values())
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.image_encoder.parameters())
     assert all(p.grad is None for p in model.lateral_encoder.parameters())
     model.zero_grad()
     out = model(_batch(model, [0, 1]))
-    sum(obj(out) for obj in model.objectives.values()).backward()
+    sum(obj(out) for obj in model.objectives_for_test.values()).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lateral_encoder.parameters())

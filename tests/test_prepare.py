@@ -191,7 +191,7 @@ def test_boxes_and_masks_follow_their_image(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_pretraining_runs_from_shards_without_decoding_a_jpeg(prepared_phantom, tmp_path, monkeypatch):
-    from cxrvlp.training.config import load_recipe
+    from cxrvlp.recipe import load_recipe
     from cxrvlp.training.pretrain import pretrain, read_metrics
 
     out, _ = prepared_phantom

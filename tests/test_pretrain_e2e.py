@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 import torch
 
-from cxrvlp.training.config import load_recipe
+from cxrvlp.recipe import load_recipe
 from cxrvlp.training.pretrain import pretrain, read_metrics
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ def run(args) -> int:
     from cxrvlp.evaluation.report import markdown_table
     from cxrvlp.evaluation.zeroshot_retrieval import evaluate
     from cxrvlp.phantom import generate
-    from cxrvlp.training.config import load_recipe
+    from cxrvlp.recipe import load_recipe
     from cxrvlp.training.pretrain import pretrain
 
     console = Console()

@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from cxrvlp.evaluation.grounding import ground_phrase, load_view, plot_grounding, study_images
-    from cxrvlp.training.checkpoint import load_model
+    from cxrvlp.methods.loading import load_model
 
     if args.lateral and not args.frontal:
         raise ValueError("--lateral goes with --frontal (a --study-dir brings its own views)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from cxrvlp.training.config import list_recipes, load_recipe
+from cxrvlp.recipe import list_recipes, load_recipe
 
 
 def register(sub) -> None:

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from cxrvlp.data import transforms
 from cxrvlp.data.prepared import ShardRef, read_image
 from cxrvlp.data.study import Study
+from cxrvlp.data.targets import item_rngs
 
 Tokenizer = Callable[[list[str], int], dict[str, torch.Tensor]]
 
@@ -18,7 +19,8 @@ class StudyDataset(Dataset):
     """One item per study: a frontal image, the lateral image if the study has one, the report text and labels.
 
     Items are dicts: ``frontal [1, C, C]``, ``lateral [1, C, C]`` or ``None``, ``text`` (str), ``labels [L]``
-    (float; NaN where the label is not given), ``index`` and ``study_id``. With ``cache_resized`` the resized
+    (float; NaN where the label is not given), ``index``, ``study_id`` and ``seed`` (the sampler's item seed, or
+    the index without one), from which batch targets are drawn. With ``cache_resized`` the resized
     uint8 image is kept in memory after the first read (per worker process), which removes JPEG decoding from
     every later epoch.
     """
@@ -70,16 +72,18 @@ class StudyDataset(Dataset):
         if self.use_lateral and study.lateral:
             lateral = self._image(self._pick(study.lateral, g).path, g)
         labels = torch.tensor([study.labels.get(n, math.nan) for n in self.label_names], dtype=torch.float32)
-        return {"index": i, "study_id": study.study_id, "frontal": frontal,
+        return {"index": i, "seed": seed if seed is not None else i, "study_id": study.study_id, "frontal": frontal,
                 "lateral": lateral, "text": study.report_text(self.report_sections), "labels": labels}
 
 
 class Collate:
     """Batch items; laterals are packed (``lateral [L, 1, C, C]`` with ``lateral_index [L]`` into the batch) and
-    ``has_lateral [B]`` marks which studies have one, so no loss ever sees a fake blank image."""
+    ``has_lateral [B]`` marks which studies have one, so no loss ever sees a fake blank image. ``targets``
+    (:func:`cxrvlp.data.targets.build_targets`) add their keys, drawn from each item's seed."""
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int):
-        self.tokenizer, self.max_length = tokenizer, max_length
+    def __init__(self, tokenizer: Tokenizer, max_length: int, targets: Sequence = ()):
+        self.tokenizer, self.max_length, self.targets = tokenizer, max_length, list(targets)
+        self.needs_offsets = any(getattr(t, "needs_offsets", False) for t in self.targets)
 
     def __call__(self, items: list[dict]) -> dict:
         frontal = torch.stack([it["frontal"] for it in items])
@@ -87,8 +91,9 @@ class Collate:
         lateral = (torch.stack([items[i]["lateral"] for i in lat_idx]) if lat_idx
                    else frontal.new_zeros((0, *frontal.shape[1:])))
         texts = [it["text"] for it in items]
-        tokens = self.tokenizer(texts, self.max_length)
-        return {
+        tokens = (self.tokenizer(texts, self.max_length, offsets=True) if self.needs_offsets
+                  else self.tokenizer(texts, self.max_length))
+        batch = {
             "frontal": frontal,
             "lateral": lateral,
             "lateral_index": torch.tensor(lat_idx, dtype=torch.long),
@@ -100,3 +105,7 @@ class Collate:
             "study_id": [it["study_id"] for it in items],
             "text": texts,
         }
+        seeds = [it.get("seed", it["index"]) for it in items]
+        for target in self.targets:
+            batch.update(target(batch, tokens, item_rngs(seeds, target.name)))
+        return batch

@@ -17,7 +17,9 @@ from cxrvlp import distributed
 
 class SeededSampler(Sampler):
     """Yields ``(index, item_seed)`` pairs; :class:`~cxrvlp.data.dataset.StudyDataset` draws its random crop,
-    jitter and view choice from ``torch.Generator().manual_seed(item_seed)``."""
+    jitter and view choice from ``torch.Generator().manual_seed(item_seed)``, and batch targets
+    (:mod:`cxrvlp.data.targets`) draw from it too. An unshuffled (evaluation) sampler keeps the seeds of epoch 0
+    in every epoch, so validation masks the same words each time."""
 
     def __init__(self, n: int, seed: int, shuffle: bool = True):
         self.n, self.seed, self.shuffle, self.epoch = n, int(seed), shuffle, 0
@@ -33,7 +35,7 @@ class SeededSampler(Sampler):
         return math.ceil(self.n / world)
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.shuffle else 0))
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         seeds = torch.randint(0, 2**62, (self.n,), generator=g)
         world, rank = self._shard()

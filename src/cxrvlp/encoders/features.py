@@ -17,12 +17,15 @@ class ImageFeatures:
     - ``attentions``: ``[B, N]`` or ``None`` - only with ``return_attentions=True`` on encoders whose
       ``supports_attentions`` is true (ViT): last block's CLS-to-patch attention, averaged over heads. The
       prefix (CLS) column is left out, so rows sum to slightly less than 1.
+    - ``token_index``: ``[B, K]`` or ``None`` - from ``forward_visible`` on an encoder that drops hidden patches
+      (ViT): the grid position of each of the ``K`` rows of ``local_features``; ``None`` means all ``N`` in order.
     """
 
     global_features: torch.Tensor
     local_features: torch.Tensor
     grid: tuple[int, int]
     attentions: Optional[torch.Tensor] = None
+    token_index: Optional[torch.Tensor] = None
 
 
 @dataclass

@@ -181,6 +181,34 @@ class TimmImageEncoder(nn.Module):
     def _encode(self, images: torch.Tensor, return_attentions: bool) -> ImageFeatures:
         raise NotImplementedError
 
+    def forward_intermediates(self, images: torch.Tensor, indices: int | list[int] | None = None,
+                              norm: bool = False) -> list[torch.Tensor]:
+        """Feature maps ``[B, C_i, h_i, w_i]`` of the given stages (CNN, Swin) or blocks (ViT), the same layout for
+        every family (timm's ``forward_intermediates``; ``indices=None``: all, an int: the last n)."""
+        return self.model.forward_intermediates(images, indices=indices, norm=norm, output_fmt="NCHW",
+                                                intermediates_only=True)
+
+    def forward_visible(self, images: torch.Tensor, visible: torch.Tensor) -> ImageFeatures:
+        """Encode with only the patches where ``visible [B, h, w]`` (or ``[B, h*w]``, grid of ``feature_grid()``
+        for these images) is true (masked image modelling).
+
+        The base implementation blanks the hidden patches in pixel space (each covers ``reduction`` pixels a side;
+        a SimMIM-style input mask for CNNs and Swin) and returns all ``N`` local tokens; a ViT drops the hidden
+        patches from the sequence instead (:class:`TimmViTEncoder`)."""
+        grid = self.feature_grid(tuple(images.shape[-2:]))
+        visible = self._check_visible(visible, grid)
+        r = self.reduction
+        pixels = visible.view(-1, 1, *grid).to(images.dtype)
+        pixels = pixels.repeat_interleave(r, -2).repeat_interleave(r, -1)[..., : images.shape[-2], : images.shape[-1]]
+        return self(images * pixels)
+
+    def _check_visible(self, visible: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        visible = visible.reshape(visible.shape[0], -1).bool()
+        if visible.shape[1] != grid[0] * grid[1]:
+            raise ValueError(f"image encoder {self.name!r}: visible mask has {visible.shape[1]} patches, the grid "
+                             f"{grid} has {grid[0] * grid[1]}")
+        return visible
+
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, timm={self.timm_name!r}, in_chans={self.in_chans}, img_size={self.img_size}, "
                 f"global_dim={self.global_dim}, local_dim={self.local_dim}, pretrained={self.pretrained!r}")
@@ -279,6 +307,25 @@ class TimmViTEncoder(_FixedSizeEncoder):
         global_features = m.forward_head(tokens, pre_logits=True)
         grid = tuple(int(g) for g in m.patch_embed.grid_size)
         return ImageFeatures(global_features, tokens[:, npre:], grid, attn)
+
+
+    def forward_visible(self, images: torch.Tensor, visible: torch.Tensor) -> ImageFeatures:
+        """MAE-style: the hidden patches never enter the transformer. Every image must keep the same number ``K``
+        of patches; ``local_features [B, K, C]`` in grid order with their positions in ``token_index [B, K]``."""
+        m = self.model
+        visible = self._check_visible(visible, self.feature_grid())
+        counts = visible.sum(dim=1)
+        if counts.numel() and not bool((counts == counts[0]).all()):
+            raise ValueError(f"image encoder {self.name!r}: every image must keep the same number of patches, got "
+                             f"{sorted(set(counts.tolist()))}")
+        k = int(counts[0]) if counts.numel() else 0
+        keep = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :k]  # visible first, in grid order
+        npre = int(m.num_prefix_tokens)
+        x = m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(images))))
+        patches = x[:, npre:].gather(1, keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        x = m.norm(m.blocks(torch.cat([x[:, :npre], patches], dim=1)))
+        grid = tuple(int(g) for g in m.patch_embed.grid_size)
+        return ImageFeatures(m.forward_head(x, pre_logits=True), x[:, npre:], grid, token_index=keep)
 
 
 def cls_attention(block: nn.Module, x: torch.Tensor) -> torch.Tensor:

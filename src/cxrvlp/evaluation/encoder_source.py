@@ -52,7 +52,7 @@ def resolve_encoder(init: str, encoder: str = "efficientnet_lite0", image_size: 
         identity = {"init": init, "encoder": encoder, "seed": seed if init == "random" else None}
         model = None
     else:
-        from cxrvlp.training.checkpoint import load_model
+        from cxrvlp.methods.loading import load_model
 
         model = load_model(init)
         enc = model.image_encoder

@@ -48,7 +48,7 @@ def pyramid_indices(encoder) -> list[int]:
 
 def pyramid(encoder, images: torch.Tensor) -> list[torch.Tensor]:
     """``images [B, C, H, W]`` → NCHW maps, finest first."""
-    return list(encoder.model.forward_intermediates(images, indices=pyramid_indices(encoder), intermediates_only=True))
+    return list(encoder.forward_intermediates(images, indices=pyramid_indices(encoder)))
 
 
 def target_strides(strides: list[int]) -> list[int]:

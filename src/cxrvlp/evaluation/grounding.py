@@ -22,8 +22,8 @@ from cxrvlp.data.mimic_cxr import METADATA
 from cxrvlp.data.study import view_kind
 from cxrvlp.data.tables import read_rows
 from cxrvlp.data.transforms import Preprocess, apply, load_gray
+from cxrvlp.layers.attention import cross_attention
 from cxrvlp.methods.fl_modules import select_key_tokens
-from cxrvlp.objectives.attention import cross_attention
 
 COSINE_ATTENTION_TEMPERATURE = 0.1
 

@@ -1,7 +1,7 @@
 """Training a downstream head, on cached frozen features or end to end through the encoder (fine-tuning).
 
 Both run the same loop: a :class:`FeatureSource` hands out the inputs of a batch of training items, the task
-gives the loss. AdamW with warm-up + cosine (``cxrvlp.training.schedule``); the encoder, when trained, runs at
+gives the loss. AdamW with warm-up + cosine (``cxrvlp.optim``); the encoder, when trained, runs at
 ``ENCODER_LR_MULT`` of the head's learning rate.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from rich.progress import track
 from torch import nn
 
 from cxrvlp.evaluation.features import pyramid
-from cxrvlp.training.config import OptimConfig
-from cxrvlp.training.schedule import build_optimizer
+from cxrvlp.optim import build_optimizer
+from cxrvlp.recipe import OptimConfig
 
 ENCODER_LR_MULT = 0.1
 

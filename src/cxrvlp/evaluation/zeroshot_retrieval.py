@@ -15,12 +15,12 @@ from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.dataset import Collate, StudyDataset
 from cxrvlp.data.transforms import Preprocess
 from cxrvlp.evaluation import metrics
-from cxrvlp.evaluation.prompts import PROMPTS
 from cxrvlp.evaluation.plots import retrieval_figure
+from cxrvlp.evaluation.prompts import PROMPTS
 from cxrvlp.evaluation.report import write_results
 from cxrvlp.evaluation.results import text_task_summary
+from cxrvlp.methods.loading import load_model
 from cxrvlp.text.tokenize import Tokenize
-from cxrvlp.training.checkpoint import load_model
 
 
 @torch.no_grad()
@@ -49,7 +49,7 @@ def embed_studies(model, studies, label_names, batch_size: int = 64,
     ds = StudyDataset(studies, pre, train=False, label_names=label_names, use_lateral=model.EMBEDS_LATERAL,
                       report_sections=tuple(cfg.data.report_sections))
     loader = DataLoader(ds, batch_size=batch_size,
-                        collate_fn=Collate(Tokenize(model.text_encoder.tokenizer), cfg.data.max_length))
+                        collate_fn=Collate(Tokenize(model.text_encoder.tokenizer), model.text_encoder.max_length))
     return embed_split(model, loader, progress), pre
 
 

@@ -1,17 +1,13 @@
-"""Methods: model classes by name; each built-in recipe (``methods/recipes/*.yaml``) names one and its parts."""
+"""Methods: model classes registered by name (``methods/registry.py``); each built-in recipe
+(``methods/recipes/*.yaml``) names one, its options, its objectives and its batch targets."""
 from __future__ import annotations
 
+from cxrvlp.methods import dual_encoder, fl, local_dual_encoder, multiview  # noqa: F401  (register the models)
 from cxrvlp.methods.dual_encoder import DualEncoder
 from cxrvlp.methods.fl import FLModel
 from cxrvlp.methods.local_dual_encoder import LocalDualEncoder
 from cxrvlp.methods.multiview import MultiViewEncoder
+from cxrvlp.methods.registry import MODELS, build_model, list_models, register_model
 
-MODELS = {"dual_encoder": DualEncoder, "local_dual_encoder": LocalDualEncoder, "multiview": MultiViewEncoder,
-          "fl": FLModel}
-
-
-def build_model(config: dict):
-    name = config.get("model", "dual_encoder")
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known: {sorted(MODELS)}")
-    return MODELS[name](config)
+__all__ = ["MODELS", "DualEncoder", "FLModel", "LocalDualEncoder", "MultiViewEncoder", "build_model", "list_models",
+           "register_model"]

@@ -16,21 +16,13 @@ Output dict (objectives read it by key):
 
 Zero-shot evaluation and retrieval embed a study with ``fused_emb`` (:meth:`FLModel.embed_study`).
 
-``model_options`` (unknown keys are errors)::
-
-    lateral_encoder:    image encoder config of the lateral view (default: a copy of image_encoder's)
-    share_encoders:     one encoder for both views (default false; excludes lateral_encoder / freeze_lateral)
-    freeze_lateral:     no gradient into the lateral encoder, kept in eval mode (F-L: a frozen Swin-T)
-    key_fraction:       share of each study's image tokens kept as key tokens (F-L 0.8)
-    aggregated_tokens:  number of tokens the learned aggregation maps the key tokens to
-    heads:              attention heads of the decoders (F-L 8)
-    mlm_layers:         self-attention layers after the MLM cross-attention (F-L 4)
-    fla_layers:         self-attention layers of the frontal-lateral query decoder (F-L 2)
-    masking:            {pathology: 0.75, other: 0.65, other_without_pathology: 0.70} (text/masking.py)
+Options: :class:`FLModel.Options`. The MLM branch reads the batch targets ``mlm_input_ids`` / ``mlm_labels`` of the
+``pathology_masking`` target builder (:mod:`cxrvlp.data.targets`), drawn in the data pipeline from each item's seed.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -38,10 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from cxrvlp.encoders import build_image_encoder
+from cxrvlp.layers.aggregation import TokenAggregation
+from cxrvlp.layers.attention import QueryDecoder
+from cxrvlp.layers.mlm_head import MLMHead
+from cxrvlp.layers.views import encode_laterals
 from cxrvlp.methods.dual_encoder import DualEncoder
-from cxrvlp.methods.fl_modules import MLMHead, QueryDecoder, TokenAggregation, lateral_adapter, select_key_tokens
-from cxrvlp.methods.local_dual_encoder import check_options
-from cxrvlp.text.masking import IGNORE_INDEX, MaskingProbabilities, PathologyAwareMasker
+from cxrvlp.methods.fl_modules import aggregated_token_count, lateral_adapter, select_key_tokens
+from cxrvlp.methods.registry import register_model
+from cxrvlp.recipe import RecipeConfig
+from cxrvlp.text.masking import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +64,45 @@ class ViewTokens:
         return torch.cat([self.frontal_tokens, self.lateral_tokens], dim=1), mask
 
 
+@register_model("fl")
 class FLModel(DualEncoder):
-    OPTIONS = {"lateral_encoder", "share_encoders", "freeze_lateral", "key_fraction", "aggregated_tokens", "heads",
-               "mlm_layers", "fla_layers", "masking"}
     EMBEDS_LATERAL = True
     DDP_FIND_UNUSED = True  # and a CNN lateral encoder's stages past its token grid never reach a loss
 
-    def __init__(self, config: dict):
-        super().__init__(config)
-        opts = check_options(self.cfg.model_options, self.OPTIONS, self.cfg.model)
-        dim = int(self.cfg.projection.get("dim", 512))
-        self.share_encoders = bool(opts.get("share_encoders", False))
-        self.freeze_lateral = bool(opts.get("freeze_lateral", False))
-        if self.share_encoders and (self.freeze_lateral or opts.get("lateral_encoder")):
+    @dataclass
+    class Options:
+        """lateral_encoder: image encoder config of the lateral view (default: a copy of image_encoder's).
+        share_encoders: one encoder for both views (excludes lateral_encoder / freeze_lateral). freeze_lateral: no
+        gradient into the lateral encoder, kept in eval mode (F-L: a frozen Swin-T). key_fraction: share of each
+        study's image tokens kept as key tokens (F-L 0.8). aggregation_ratio: the learned aggregation maps the
+        kept tokens to this share of their number (F-L's code: 0.7, so 137 of the 196 kept of 245 tokens);
+        aggregated_tokens: an explicit count instead. aggregation_scale: the aggregation's learnable logit scale
+        (F-L's code; checkpoints of cxrvlp before 0.2 have none). heads: attention heads of the decoders (F-L 8).
+        mlm_layers / fla_layers: self-attention layers after the MLM cross-attention (4) and in the
+        frontal-lateral query decoder (2)."""
+
+        lateral_encoder: dict | None = None
+        share_encoders: bool = False
+        freeze_lateral: bool = False
+        key_fraction: float = 0.8
+        aggregation_ratio: float = 0.7
+        aggregated_tokens: int | None = None
+        aggregation_scale: bool = True
+        heads: int = 8
+        mlm_layers: int = 4
+        fla_layers: int = 2
+
+    def __init__(self, cfg: RecipeConfig, outputs: frozenset[str] = frozenset()):
+        super().__init__(cfg, outputs)
+        opts = self.options
+        dim = self.embed_dim
+        self.share_encoders, self.freeze_lateral = bool(opts.share_encoders), bool(opts.freeze_lateral)
+        if self.share_encoders and (self.freeze_lateral or opts.lateral_encoder):
             raise ValueError("model_options: share_encoders uses the frontal encoder for both views; it excludes "
                              "lateral_encoder and freeze_lateral")
         self.lateral_encoder = None
         if not self.share_encoders:
-            self.lateral_encoder = build_image_encoder(dict(opts.get("lateral_encoder") or self.cfg.image_encoder))
+            self.lateral_encoder = build_image_encoder(dict(opts.lateral_encoder or self.cfg.image_encoder))
             if self.lateral_encoder.in_chans != self.image_encoder.in_chans:
                 raise ValueError(f"lateral encoder has in_chans={self.lateral_encoder.in_chans}, the frontal one "
                                  f"{self.image_encoder.in_chans}; both views are preprocessed alike")
@@ -96,19 +114,33 @@ class FLModel(DualEncoder):
         self.fusion = nn.Linear(2 * dim, dim)
         self.token_proj = nn.Linear(self.text_encoder.token_dim, dim)
 
-        needed = {key for objective in self.objectives.values() for key in objective.inputs}
-        heads = int(opts.get("heads", 8))
-        self.key_fraction = float(opts.get("key_fraction", 0.8))
-        self.masker = self.aggregation = self.mlm_decoder = self.mlm_head = self.fla_decoder = None
-        if "mlm_logits" in needed:
-            self.masker = PathologyAwareMasker(self.text_encoder.tokenizer, self.text_encoder.mask_token_id,
-                                               MaskingProbabilities(**(opts.get("masking") or {})),
-                                               seed=self.cfg.trainer.seed)
-            self.aggregation = TokenAggregation(dim, int(opts.get("aggregated_tokens", 32)))
-            self.mlm_decoder = QueryDecoder(dim, heads, int(opts.get("mlm_layers", 4)))
+        self.key_fraction = float(opts.key_fraction)
+        self.aggregation = self.mlm_decoder = self.mlm_head = self.fla_decoder = None
+        if "mlm_logits" in self.outputs_needed:
+            if self.text_encoder.mask_token_id is None:
+                raise ValueError("F-L's MLM needs a text tokenizer with a [MASK] token")
+            self.aggregation = TokenAggregation(dim, self.aggregated_tokens(), learnable_scale=opts.aggregation_scale)
+            self.mlm_decoder = QueryDecoder(dim, opts.heads, opts.mlm_layers)
             self.mlm_head = MLMHead(dim, self.text_encoder.vocab_size)
-        if "fla_frontal" in needed:
-            self.fla_decoder = QueryDecoder(dim, heads, int(opts.get("fla_layers", 2)))
+        if "fla_frontal" in self.outputs_needed:
+            self.fla_decoder = QueryDecoder(dim, opts.heads, opts.fla_layers)
+        if self.freeze_lateral and (opts.lateral_encoder or self.cfg.image_encoder).get("pretrained") is None:
+            log.warning("F-L: the lateral encoder is frozen at its random initialisation (no 'pretrained' weights "
+                        "in model_options.lateral_encoder); its tokens carry little information")
+
+    def aggregated_tokens(self) -> int:
+        """How many tokens the aggregation maps the key tokens to: the explicit ``aggregated_tokens``, else
+        ``aggregation_ratio`` of the tokens kept from both views' grids at the recipe's crop size."""
+        if self.options.aggregated_tokens is not None:
+            return int(self.options.aggregated_tokens)
+        crop = self.cfg.data.crop
+        grids = (self.image_encoder.feature_grid(crop), self.lateral_view_encoder.feature_grid(crop))
+        return aggregated_token_count(sum(math.prod(g) for g in grids), self.key_fraction,
+                                      self.options.aggregation_ratio)
+
+    def output_dims(self) -> dict[str, int]:
+        d = self.embed_dim
+        return {**super().output_dims(), "lateral_emb": d, "fused_emb": d}
 
     @property
     def lateral_view_encoder(self):
@@ -120,32 +152,16 @@ class FLModel(DualEncoder):
             self.lateral_encoder.eval()
         return self
 
-    def on_fit_start(self) -> None:
-        lateral_cfg = self.cfg.model_options.get("lateral_encoder") or self.cfg.image_encoder
-        if self.freeze_lateral and lateral_cfg.get("pretrained") is None:
-            log.warning("F-L: the lateral encoder is frozen at its random initialisation (no 'pretrained' weights "
-                        "in model_options.lateral_encoder); its tokens carry little information")
-
     # -- encoding ---------------------------------------------------------------------------------------------
     def encode_views(self, frontal: torch.Tensor, lateral: torch.Tensor, lateral_index: torch.Tensor) -> ViewTokens:
         f = self.image_encoder(frontal)
         frontal_emb, frontal_tokens = self.image_proj(f.global_features), self.patch_proj(f.local_features)
         b, dim = frontal_emb.shape
-        encoder = self.lateral_view_encoder
-        if lateral.shape[0]:
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_lateral):
-                lat = encoder(lateral)
-            packed, lateral_grid = self.lateral_adapter(lat.local_features), lat.grid
-        else:  # no study of this batch has a lateral view
-            lateral_grid = encoder.feature_grid(frontal.shape[-2:])
-            packed = frontal_tokens.new_zeros((0, lateral_grid[0] * lateral_grid[1], dim))
-        lateral_index = lateral_index.to(frontal.device)
-        has = torch.zeros(b, dtype=torch.bool, device=frontal.device).index_fill(0, lateral_index, True)
-        lateral_emb = frontal_emb.new_zeros((b, dim)).index_copy(0, lateral_index, packed.mean(dim=1))
-        lateral_tokens = frontal_tokens.new_zeros((b, packed.shape[1], dim)).index_copy(0, lateral_index, packed)
-        fused = self.fusion(torch.cat([frontal_emb, lateral_emb], dim=-1))
-        return ViewTokens(frontal_emb, frontal_tokens, f.grid, lateral_emb, lateral_tokens, has, lateral_index,
-                          lateral_grid, fused)
+        lat = encode_laterals(self.lateral_view_encoder, lateral, lateral_index, b, tuple(frontal.shape[-2:]), None,
+                              self.lateral_adapter, dim, dim, grad=not self.freeze_lateral)
+        fused = self.fusion(torch.cat([frontal_emb, lat.global_features.to(frontal_emb.dtype)], dim=-1))
+        return ViewTokens(frontal_emb, frontal_tokens, f.grid, lat.global_features, lat.local_features, lat.mask,
+                          lat.index, lat.grid, fused)
 
     def encode_report(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         """``(text_emb [B, D], projected tokens [B, T, D], token mask [B, T] bool)``."""
@@ -173,11 +189,11 @@ class FLModel(DualEncoder):
                                   text_mask: torch.Tensor) -> dict:
         """Key tokens of both views (scored against the study's own report) → learned aggregation + the merged
         token → the masked report attends over them → MLM logits at the masked positions."""
-        epoch = self.current_epoch if self.training else 0  # validation masks the same words every epoch
-        masked_ids, labels = self.masker(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), batch["text"],
-                                         batch["study_id"], epoch)
-        masked_ids, labels = masked_ids.to(words.device), labels.to(words.device)
-        masked = self.text_encoder.forward_uncached(masked_ids, batch["attention_mask"])
+        if "mlm_input_ids" not in batch:
+            raise KeyError("F-L's MLM reads the batch targets mlm_input_ids / mlm_labels: add "
+                           "'pathology_masking' to the recipe's data.targets")
+        labels = batch["mlm_labels"]
+        masked = self.text_encoder.forward_uncached(batch["mlm_input_ids"], batch["attention_mask"])
         tokens, mask = views.all_tokens()
         key = select_key_tokens(tokens, mask, words, text_mask, self.key_fraction)
         context = torch.cat([self.aggregation(key.tokens, key.mask), key.merged.unsqueeze(1)], dim=1)

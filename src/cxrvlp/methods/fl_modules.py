@@ -1,15 +1,16 @@
-"""Building blocks of F-L (Gong et al., IEEE TMI 2026): key-token selection, learned token aggregation, the query
-decoder shared by the MLM and frontal-lateral branches, and the MLM head."""
+"""F-L's own pieces (Gong et al., IEEE TMI 2026): key-token selection, the aggregated token count and the lateral
+adapter. The blocks it shares with other methods (token aggregation, query decoder, MLM head) are in
+:mod:`cxrvlp.layers`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cxrvlp.objectives.attention import masked_softmax
-from cxrvlp.objectives.limitr import masked_mean
+from cxrvlp.layers.masked import masked_mean, masked_softmax
 
 
 @dataclass
@@ -83,77 +84,24 @@ def select_key_tokens(tokens: torch.Tensor, mask: torch.Tensor, text: torch.Tens
     return KeyTokens(key, key_mask, merged, rest.any(dim=1), scores, kept)
 
 
-class TokenAggregation(nn.Module):
-    r"""Learned aggregation of ``N`` tokens into a fixed ``num_tokens``: :math:`A = \operatorname{softmax}_n(
-    \text{MLP}(\text{LN}(x)))` (``[B, N, M]``, absent tokens get 0), output :math:`A^\top x` (``[B, M, D]``)."""
+def aggregated_token_count(num_tokens: int, key_fraction: float, ratio: float) -> int:
+    r"""How many tokens F-L's learned aggregation makes of a study's ``num_tokens`` tokens (both views): ``ratio``
+    of the :math:`k = \lceil \text{key\_fraction}\cdot N \rceil` key tokens that :func:`select_key_tokens` keeps,
+    rounded down, at least 1: :math:`\max(1, \lfloor \text{ratio}\cdot k \rfloor)`.
 
-    def __init__(self, dim: int, num_tokens: int, hidden_ratio: float = 0.2):
-        super().__init__()
-        if num_tokens < 1:
-            raise ValueError(f"aggregated tokens must be >= 1, got {num_tokens}")
-        hidden = max(1, int(dim * hidden_ratio))
-        self.weights = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(),
-                                     nn.Linear(hidden, num_tokens))
-
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weights = masked_softmax(self.weights(tokens), mask.bool().unsqueeze(-1), dim=1)
-        return weights.transpose(1, 2) @ tokens
-
-
-class CrossAttention(nn.Module):
-    """Queries attend over a context (LayerNorm on both sides, multi-head attention). No residual connection from
-    the queries, as in F-L's code: the output is made of context (image) content only, so the frontal-lateral
-    contrast cannot be met by report tokens passing straight through, and the MLM has to read the words from the
-    image tokens its masked report attends to."""
-
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
-        super().__init__()
-        self.norm_query, self.norm_context = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-
-    def forward(self, query: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None,
-                return_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``query [B, Q, D]``, ``context [B, C, D]``, ``context_mask [B, C]`` (true = real) →
-        ``([B, Q, D], head-averaged weights [B, Q, C] or None)``."""
-        padding = None if context_mask is None else ~context_mask.bool()
-        ctx = self.norm_context(context)
-        return self.attn(self.norm_query(query), ctx, ctx, key_padding_mask=padding, need_weights=return_weights)
-
-
-class QueryDecoder(nn.Module):
-    """One :class:`CrossAttention` followed by ``self_layers`` pre-norm transformer layers over the queries
-    (padding queries masked) and a final LayerNorm. F-L: 512-d, 8 heads; 4 self-attention layers after the MLM
-    cross-attention, 2 in the frontal-lateral query decoder."""
-
-    def __init__(self, dim: int, heads: int = 8, self_layers: int = 2, mlp_ratio: float = 4.0, dropout: float = 0.0):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"decoder width {dim} is not divisible by {heads} heads")
-        self.cross_attn = CrossAttention(dim, heads, dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.self_attn = nn.TransformerEncoder(layer, self_layers, enable_nested_tensor=False) if self_layers else None
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, query: torch.Tensor, query_mask: torch.Tensor, context: torch.Tensor,
-                context_mask: torch.Tensor | None = None,
-                return_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, weights = self.cross_attn(query, context, context_mask, return_weights)
-        if self.self_attn is not None:
-            x = self.self_attn(x, src_key_padding_mask=~query_mask.bool())
-        return self.norm(x), weights
-
-
-class MLMHead(nn.Module):
-    """Linear → GELU → LayerNorm → Linear to the vocabulary (BERT's prediction head)."""
-
-    def __init__(self, dim: int, vocab_size: int):
-        super().__init__()
-        self.transform = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim))
-        self.decoder = nn.Linear(dim, vocab_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(x))
+    F-L's code: key fraction 0.8, ratio 0.7, so 245 tokens (196 frontal patches + 49 lateral tokens) → 196 kept →
+    137. Its code computes ``int(392 * 0.7 * 0.8)`` = 219 from a constant 392 instead of the real token count,
+    and truncates the product of both ratios; here the ratio applies to the kept count itself (the same for 245
+    tokens), with a 1e-9 tolerance so that e.g. 0.7 · 90 = 62.999… gives 63.
+    """
+    if num_tokens < 1:
+        raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
+    if not 0.0 < key_fraction <= 1.0:
+        raise ValueError(f"key fraction must be in (0, 1], got {key_fraction}")
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"aggregation ratio must be in (0, 1], got {ratio}")
+    kept = min(num_tokens, max(1, math.ceil(key_fraction * num_tokens)))  # as _keep_order
+    return max(1, math.floor(ratio * kept + 1e-9))
 
 
 def lateral_adapter(in_dim: int, dim: int) -> nn.Module:

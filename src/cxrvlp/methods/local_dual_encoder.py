@@ -8,42 +8,19 @@ Adds to :class:`DualEncoder`'s output dict:
 - ``word_emb [B, W, D]``: projected word features (word pieces merged, :mod:`cxrvlp.encoders.words`);
   ``word_mask [B, W]``; ``word_attn [B, W]`` or ``None``: the text encoder's last-layer [CLS] attention summed
   over each word's pieces (with ``attentions: true``). ``W`` is the token length (an upper bound; see the mask).
-
-``model_options`` (unknown keys are errors)::
-
-    local_projection: head for regions and words (build_head kwargs; default: the recipe's ``projection``)
-    word_reduce:      "sum" (GLoRIA, MGCA, LIMITR) or "mean" of a word's pieces
-    attentions:       compute [CLS] attentions (MGCA's token weights; eager text attention, a little slower)
-    text_layers:      keep only the first k transformer layers of the text encoder (MGCA: 6 of Bio_ClinicalBERT)
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from torch import nn
 
 from cxrvlp.encoders import ImageFeatures, TextFeatures
 from cxrvlp.encoders.words import WordPieceMerger
+from cxrvlp.layers.projection import TokenProjection
 from cxrvlp.methods.dual_encoder import DualEncoder
-from cxrvlp.methods.heads import build_head
-
-
-class TokenProjection(nn.Module):
-    """A projection head applied to every token of ``[B, N, C]`` (batch-norm statistics over all B·N tokens, as
-    MGCA's 1x1-convolution heads; padded positions are included and must be masked downstream)."""
-
-    def __init__(self, in_dim: int, **head: object):
-        super().__init__()
-        self.head = build_head(in_dim, **head)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.head(tokens.reshape(-1, tokens.shape[-1])).reshape(*tokens.shape[:-1], -1)
-
-
-def check_options(options: dict, allowed: set[str], model: str) -> dict:
-    unknown = set(options) - allowed
-    if unknown:
-        raise KeyError(f"model {model!r}: unknown model_options {sorted(unknown)}; allowed: {sorted(allowed)}")
-    return dict(options)
+from cxrvlp.methods.registry import register_model
+from cxrvlp.recipe import RecipeConfig
 
 
 def keep_first_layers(text_encoder, k: int) -> None:
@@ -56,21 +33,38 @@ def keep_first_layers(text_encoder, k: int) -> None:
     text_encoder.set_trainable_layers(text_encoder.trainable_layers)
 
 
+@register_model("local_dual_encoder")
 class LocalDualEncoder(DualEncoder):
-    OPTIONS = {"local_projection", "word_reduce", "attentions", "text_layers"}
+    @dataclass
+    class Options:
+        """local_projection: head for regions and words (build_head kwargs; default: the recipe's ``projection``).
+        word_reduce: "sum" (GLoRIA, MGCA, LIMITR) or "mean" of a word's pieces. attentions: compute [CLS]
+        attentions (MGCA's token weights; eager text attention, a little slower). text_layers: keep only the
+        first k transformer layers of the text encoder (MGCA: 6 of Bio_ClinicalBERT)."""
 
-    def __init__(self, config: dict):
-        super().__init__(config)
-        self.options = check_options(self.cfg.model_options, self.OPTIONS, self.cfg.model)
-        if self.options.get("text_layers") is not None:
-            keep_first_layers(self.text_encoder, self.options["text_layers"])
-        head = dict(self.options.get("local_projection") or self.cfg.projection)
+        local_projection: dict | None = None
+        word_reduce: str = "sum"
+        attentions: bool = False
+        text_layers: int | None = None
+
+    def __init__(self, cfg: RecipeConfig, outputs: frozenset[str] = frozenset()):
+        super().__init__(cfg, outputs)
+        opts = self.options
+        if opts.text_layers is not None:
+            keep_first_layers(self.text_encoder, opts.text_layers)
+        head = self.local_head_config()
         self.region_proj = TokenProjection(self.image_encoder.local_dim, **head)
         self.word_proj = TokenProjection(self.text_encoder.token_dim, **head)
-        self.word_merger = WordPieceMerger(self.text_encoder.tokenizer, self.options.get("word_reduce", "sum"))
-        attentions = bool(self.options.get("attentions", False))
-        self.text_attentions = attentions
-        self.image_attentions = attentions and self.image_encoder.supports_attentions
+        self.word_merger = WordPieceMerger(self.text_encoder.tokenizer, opts.word_reduce)
+        self.text_attentions = bool(opts.attentions)
+        self.image_attentions = self.text_attentions and self.image_encoder.supports_attentions
+
+    def local_head_config(self) -> dict:
+        return dict(self.options.local_projection or self.cfg.projection)
+
+    def output_dims(self) -> dict[str, int]:
+        local = int(self.local_head_config().get("dim", 512))
+        return {**super().output_dims(), "region_emb": local, "word_emb": local}
 
     def forward(self, batch: dict) -> dict:
         img = self.image_encoder(batch["frontal"], return_attentions=self.image_attentions)
@@ -80,7 +74,7 @@ class LocalDualEncoder(DualEncoder):
     def outputs(self, batch: dict, img: ImageFeatures, txt: TextFeatures) -> dict:
         out = super().outputs(batch, img, txt)
         word_mask, words, word_attn = self.word_merger(batch["input_ids"], txt.attention_mask, txt.token_features,
-                                                 txt.attentions)
+                                                       txt.attentions)
         regions = self.region_proj(img.local_features)
         out.update(region_emb=regions, region_mask=regions.new_ones(regions.shape[:2], dtype=torch.bool),
                    region_attn=img.attentions, word_emb=self.word_proj(words), word_mask=word_mask,

@@ -11,19 +11,23 @@ the frontal global of single-view studies (it averages with a zero vector); neit
 
 Zero-shot evaluation and retrieval embed the frontal view only (``embed_images``), as for the other recipes.
 
-``model_options`` (besides :class:`LocalDualEncoder`'s)::
-
-    lateral_encoder:      image encoder config of the lateral view (default: a copy of ``image_encoder``)
-    positional_encoding:  add the shared sin-cos encoding to the regions (default true)
+Options (besides :class:`LocalDualEncoder`'s): ``lateral_encoder`` (image encoder config of the lateral view,
+default a copy of ``image_encoder``) and ``positional_encoding`` (add the shared sin-cos encoding to the regions,
+default true).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from cxrvlp.encoders import ImageFeatures, TextFeatures, build_image_encoder
-from cxrvlp.methods.heads import build_head
-from cxrvlp.methods.local_dual_encoder import LocalDualEncoder, TokenProjection
-from cxrvlp.methods.positional import sincos_2d
+from cxrvlp.layers.positional import sincos_2d
+from cxrvlp.layers.projection import TokenProjection, build_head
+from cxrvlp.layers.views import encode_laterals, scatter_rows
+from cxrvlp.methods.local_dual_encoder import LocalDualEncoder
+from cxrvlp.methods.registry import register_model
+from cxrvlp.recipe import RecipeConfig
 
 
 def fuse_views(frontal_global: torch.Tensor, frontal_regions: torch.Tensor, lateral_global: torch.Tensor,
@@ -42,34 +46,36 @@ def fuse_views(frontal_global: torch.Tensor, frontal_regions: torch.Tensor, late
     """
     b, n_lat = frontal_global.shape[0], lateral_regions.shape[1]
     has = torch.zeros(b, dtype=torch.bool, device=frontal_global.device).index_fill(0, lateral_index, True)
-    lat_global = frontal_global.new_zeros(frontal_global.shape).index_copy(0, lateral_index, lateral_global)
+    lat_global = scatter_rows(lateral_global.to(frontal_global.dtype), lateral_index, b)
     fused_global = (frontal_global + lat_global) / (1.0 + has.to(frontal_global.dtype)).unsqueeze(-1)
     if frontal_pos is not None:
         frontal_regions = frontal_regions + frontal_pos
     if lateral_pos is not None:
         lateral_regions = lateral_regions + lateral_pos
-    lat_regions = frontal_regions.new_zeros((b, n_lat, frontal_regions.shape[-1]))
-    lat_regions = lat_regions.index_copy(0, lateral_index, lateral_regions)
+    lat_regions = scatter_rows(lateral_regions.to(frontal_regions.dtype), lateral_index, b)
     mask = torch.cat([torch.ones(frontal_regions.shape[:2], dtype=torch.bool, device=has.device),
                       has.unsqueeze(1).expand(b, n_lat)], dim=1)
     return fused_global, torch.cat([frontal_regions, lat_regions], dim=1), mask
 
 
+@register_model("multiview")
 class MultiViewEncoder(LocalDualEncoder):
-    OPTIONS = LocalDualEncoder.OPTIONS | {"lateral_encoder", "positional_encoding"}
     DDP_FIND_UNUSED = True
 
-    def __init__(self, config: dict):
-        super().__init__(config)
-        lateral_cfg = dict(self.options.get("lateral_encoder") or self.cfg.image_encoder)
-        self.lateral_encoder = build_image_encoder(lateral_cfg)
+    @dataclass
+    class Options(LocalDualEncoder.Options):
+        lateral_encoder: dict | None = None
+        positional_encoding: bool = True
+
+    def __init__(self, cfg: RecipeConfig, outputs: frozenset[str] = frozenset()):
+        super().__init__(cfg, outputs)
+        self.lateral_encoder = build_image_encoder(dict(self.options.lateral_encoder or self.cfg.image_encoder))
         if self.lateral_encoder.in_chans != self.image_encoder.in_chans:
             raise ValueError(f"lateral encoder has in_chans={self.lateral_encoder.in_chans}, the frontal one "
                              f"{self.image_encoder.in_chans}; both views are preprocessed alike")
         self.lateral_proj = build_head(self.lateral_encoder.global_dim, **self.cfg.projection)
-        head = dict(self.options.get("local_projection") or self.cfg.projection)
-        self.lateral_region_proj = TokenProjection(self.lateral_encoder.local_dim, **head)
-        self.positional_encoding = bool(self.options.get("positional_encoding", True))
+        self.lateral_region_proj = TokenProjection(self.lateral_encoder.local_dim, **self.local_head_config())
+        self.positional_encoding = bool(self.options.positional_encoding)
 
     def _positions(self, grid: tuple[int, int], like: torch.Tensor) -> torch.Tensor | None:
         if not self.positional_encoding:
@@ -78,18 +84,12 @@ class MultiViewEncoder(LocalDualEncoder):
 
     def outputs(self, batch: dict, img: ImageFeatures, txt: TextFeatures) -> dict:
         out = super().outputs(batch, img, txt)
-        lateral = batch["lateral"]
-        if lateral.shape[0]:
-            lat = self.lateral_encoder(lateral)
-            lat_global = self.lateral_proj(lat.global_features)
-            lat_regions, lat_grid = self.lateral_region_proj(lat.local_features), lat.grid
-        else:  # no study of this batch has a lateral view (laterals are preprocessed like the frontals)
-            lat_grid = self.lateral_encoder.feature_grid(batch["frontal"].shape[-2:])
-            lat_global = out["image_emb"].new_zeros((0, out["image_emb"].shape[-1]))
-            lat_regions = out["region_emb"].new_zeros((0, lat_grid[0] * lat_grid[1], out["region_emb"].shape[-1]))
+        lat = encode_laterals(self.lateral_encoder, batch["lateral"], batch["lateral_index"],
+                              out["image_emb"].shape[0], tuple(batch["frontal"].shape[-2:]), self.lateral_proj,
+                              self.lateral_region_proj, out["image_emb"].shape[-1], out["region_emb"].shape[-1])
         fused_global, regions, mask = fuse_views(
-            out["image_emb"], out["region_emb"], lat_global, lat_regions, batch["lateral_index"],
-            self._positions(img.grid, out["region_emb"]), self._positions(lat_grid, out["region_emb"]))
+            out["image_emb"], out["region_emb"], lat.packed_global, lat.packed_local, lat.index,
+            self._positions(img.grid, out["region_emb"]), self._positions(lat.grid, out["region_emb"]))
         # the [CLS] attention covers the frontal patches only: the fused regions are weighted uniformly
         out.update(image_emb=fused_global, region_emb=regions, region_mask=mask, region_attn=None)
         return out

@@ -5,13 +5,13 @@ GLoRIA's global term is the image-report InfoNCE with temperature 0.1 summed ove
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cxrvlp.objectives.attention import cross_attention
+from cxrvlp.layers.attention import cross_attention
 from cxrvlp.objectives.pairwise import symmetric_pair_loss
 
 
@@ -27,7 +27,8 @@ def word_region_similarity(words: torch.Tensor, word_mask: torch.Tensor, regions
     .. math:: Z(t, v) = \log \sum_{w \in t} \exp\big(\gamma_2 \cos(e_w, c_w)\big)
 
     with :math:`\gamma_2` = ``word_scale`` (``aggregation="mean"`` subtracts :math:`\log |t|`). Padding words and
-    absent regions (masks false) take no part; a report without any word scores 0 with every image.
+    absent regions (masks false) take no part; a report without any word scores 0 with every image (the losses
+    leave such a study out).
 
     Args:
         words: ``[Bt, W, D]``, word_mask: ``[Bt, W]`` bool; regions: ``[Bi, N, D]``, region_mask: ``[Bi, N]`` bool.
@@ -48,6 +49,11 @@ def word_region_similarity(words: torch.Tensor, word_mask: torch.Tensor, regions
 class GloriaLocalLoss(nn.Module):
     r"""GLoRIA local loss: :math:`\mathcal L = \operatorname{CE}(\gamma_3 Z) + \operatorname{CE}(\gamma_3 Z^\top)`
     over the pairwise scores :math:`Z` of :func:`word_region_similarity`, the matching pairs as targets.
+
+    A study whose report has no word (``word_mask`` all false; or whose image has no region) takes no part: its
+    report and its image are neither queries nor candidates in either cross-entropy, and each mean is over the
+    studies that do take part (:func:`symmetric_pair_loss` with ``valid``). Otherwise such a report scores 0 with
+    every image and its image would be pushed away from every report.
 
     Paper values: :math:`\gamma_1 = 4` (attention), :math:`\gamma_2 = 5` (word aggregation), :math:`\gamma_3 = 10`
     (matching). In a multi-process run the reports and images of all processes are negatives
@@ -77,5 +83,7 @@ class GloriaLocalLoss(nn.Module):
     def forward(self, regions: torch.Tensor, region_mask: torch.Tensor, words: torch.Tensor,
                 word_mask: torch.Tensor) -> torch.Tensor:
         """``regions [B, N, D]``, ``region_mask [B, N]``, ``words [B, W, D]``, ``word_mask [B, W]``. Scalar."""
-        return symmetric_pair_loss(self._scores, (words, word_mask.bool()), (regions, region_mask.bool()),
-                                   self.match_scale)
+        word_mask, region_mask = word_mask.bool(), region_mask.bool()
+        studies = word_mask.any(dim=1) & region_mask.any(dim=1)
+        return symmetric_pair_loss(self._scores, (words, word_mask), (regions, region_mask), self.match_scale,
+                                   studies)

@@ -22,11 +22,23 @@ class HighOrderAlignmentLoss(PrototypeAlignmentLoss):
     where :math:`S` are the studies of the global batch with a lateral view. Clusters of semantically alike reports
     replace instance targets, so two studies with the same findings are not pushed apart (false negatives of
     the instance-level ITC). F-L: :math:`K = 500`, :math:`\varepsilon = 0.07`, 3 iterations, :math:`\tau = 0.1`.
+
+    ``normalize=True`` (default) uses the L2-normalised embeddings :math:`\hat t, \hat v` as written above;
+    ``normalize=False`` uses the raw ones, as F-L's formula and code (prototypes normalised in both). With raw
+    embeddings the scores scale with the embedding norms, which nothing else constrains (the ITC normalises): a norm
+    :math:`r` turns :math:`\varepsilon` and :math:`\tau` into :math:`\varepsilon/r` and :math:`\tau/r`, so the
+    codes and predictions sharpen as the norms grow, the loss has a gradient along the norms, and
+    :math:`e^{s/\varepsilon}` in F-L's code (no shift) overflows float32 once a score exceeds
+    :math:`88\,\varepsilon \approx 6`.
     """
 
     def __init__(self, dim: int, num_prototypes: int = 500, epsilon: float = 0.07, iterations: int = 3,
-                 temperature: float = 0.1, freeze_epochs: int = 1):
+                 temperature: float = 0.1, freeze_epochs: int = 1, normalize: bool = True):
         super().__init__(dim, num_prototypes, epsilon, iterations, temperature, freeze_epochs)
+        self.normalize = normalize
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) if self.normalize else x
 
     def forward(self, frontal: torch.Tensor, lateral: torch.Tensor, lateral_mask: torch.Tensor,
                 text: torch.Tensor) -> torch.Tensor:
@@ -39,10 +51,10 @@ class HighOrderAlignmentLoss(PrototypeAlignmentLoss):
                              "objective's dim to the projection dim)")
         mask = lateral_mask.bool()
         protos = F.normalize(self.prototypes.weight, dim=-1)
-        codes = sinkhorn_knopp((F.normalize(text, dim=-1) @ protos.T).detach(), self.epsilon, self.iterations)
+        codes = sinkhorn_knopp((self._unit(text) @ protos.T).detach(), self.epsilon, self.iterations)
 
         def cross_entropy(image: torch.Tensor) -> torch.Tensor:
-            logp = F.log_softmax(F.normalize(image, dim=-1) @ protos.T / self.temperature, dim=-1)
+            logp = F.log_softmax(self._unit(image) @ protos.T / self.temperature, dim=-1)
             return -(codes * logp).sum(-1)
 
         lateral_term = global_mean(cross_entropy(lateral).masked_fill(~mask, 0.0).sum(), mask.sum())

@@ -7,20 +7,15 @@ concatenated frontal + lateral regions with a shared positional encoding) lives 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cxrvlp.objectives.attention import cross_attention, masked_softmax
+from cxrvlp.layers.attention import cross_attention
+from cxrvlp.layers.masked import masked_mean, masked_softmax
 from cxrvlp.objectives.pairwise import symmetric_pair_loss
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
-    """Mean of ``x`` over the positions of ``dim`` where ``mask`` (``x.shape`` without the last dim) is true."""
-    m = mask.unsqueeze(-1).to(x.dtype)
-    return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
 
 
 class SimilarityAttentionFiltration(nn.Module):
@@ -65,8 +60,13 @@ class LimitrLocalLoss(nn.Module):
               + \operatorname{CE}(\gamma_3 Z^\top)\big]
 
     with one SAF module shared by both directions (as LIMITR). :math:`\gamma_1 = 4`, :math:`\gamma_3 = 10`.
-    Differences from LIMITR's code: absent laterals are masked instead of filled with 1e-8 regions, and the pooled
-    similarity of a two-view study averages both views (LIMITR's code averages the lateral view only).
+    A study whose report has no word (or whose image has no region) takes no part: its scores would come from
+    padding alone, so its report and image are neither queries nor candidates, and each cross-entropy is averaged
+    over the studies that do take part (:func:`symmetric_pair_loss` with ``valid``).
+
+    Differences from LIMITR's code: absent laterals are masked instead of filled with 1e-8 regions, the pooled
+    similarity of a two-view study averages both views (LIMITR's code averages the lateral view only), and studies
+    with an empty report are left out.
 
     Args:
         dim: width of the word and region embeddings. attention_scale: :math:`\gamma_1`.
@@ -106,5 +106,7 @@ class LimitrLocalLoss(nn.Module):
         """``regions [B, N, D]`` (frontal + lateral), ``region_mask [B, N]``, ``words [B, W, D]``, ``word_mask
         [B, W]``. Returns a scalar."""
         # symmetric_pair_loss averages the two score kinds: 1/2 [CE + CE^T]_t + 1/2 [CE + CE^T]_v
-        return symmetric_pair_loss(self._scores, (words, word_mask.bool()), (regions, region_mask.bool()),
-                                   self.match_scale)
+        word_mask, region_mask = word_mask.bool(), region_mask.bool()
+        studies = word_mask.any(dim=1) & region_mask.any(dim=1)
+        return symmetric_pair_loss(self._scores, (words, word_mask), (regions, region_mask), self.match_scale,
+                                   studies)

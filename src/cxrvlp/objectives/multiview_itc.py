@@ -1,14 +1,11 @@
 """F-L's global image-text contrast over the frontal, lateral and fused image embeddings (Sec. "Global ITC")."""
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from cxrvlp import distributed
 from cxrvlp.objectives.global_mean import global_mean
-from cxrvlp.objectives.infonce import InfoNCELoss
+from cxrvlp.objectives.infonce import InfoNCELoss, pair_logits, symmetric_contrast
 
 
 class MaskedInfoNCELoss(InfoNCELoss):
@@ -30,15 +27,9 @@ class MaskedInfoNCELoss(InfoNCELoss):
             raise ValueError(f"image {tuple(image.shape)}, text {tuple(text.shape)} and mask {tuple(mask.shape)} "
                              "must be [B, D], [B, D] and [B]")
         mask = mask.bool()
-        image, text = F.normalize(image, dim=-1), F.normalize(text, dim=-1)
-        all_image, all_text = distributed.gather_with_grad(image), distributed.gather_with_grad(text)
         all_mask = distributed.gather_with_grad(mask.float()) > 0.5
-        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        labels = torch.arange(image.shape[0], device=image.device) + distributed.rank() * image.shape[0]
-        absent = torch.finfo(image.dtype).min
-        i2t = F.cross_entropy((scale * image @ all_text.T).masked_fill(~all_mask, absent), labels, reduction="none")
-        t2i = F.cross_entropy((scale * text @ all_image.T).masked_fill(~all_mask, absent), labels, reduction="none")
-        per_study = self.weight * i2t + (1.0 - self.weight) * t2i
+        per_study = symmetric_contrast(pair_logits(image, text, self.logit_scale()), self.weight,
+                                       column_mask=all_mask)
         return global_mean(per_study.masked_fill(~mask, 0.0).sum(), mask.sum())
 
 

@@ -75,23 +75,33 @@ class PathologyAwareMasker:
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, texts: list[str],
                  study_ids: list[str], epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask a batch with one generator per ``(seed, study_id, epoch)``; the texts are tokenised again here to
+        find the words (the data pipeline's ``pathology_masking`` target uses its own tokenisation instead)."""
         if not (len(texts) == len(study_ids) == input_ids.shape[0]):
             raise ValueError(f"masking got {input_ids.shape[0]} token rows, {len(texts)} texts and "
                              f"{len(study_ids)} study ids")
         enc = self.tokenizer(list(texts), truncation=True, max_length=input_ids.shape[1],
                              return_offsets_mapping=True)
-        masked = torch.zeros_like(input_ids, dtype=torch.bool)
-        for i, text in enumerate(texts):
-            ids = enc["input_ids"][i]
+        for i in range(len(texts)):
             n = int(attention_mask[i].sum())
-            if ids != input_ids[i, :n].tolist():
+            if enc["input_ids"][i] != input_ids[i, :n].tolist():
                 raise ValueError(f"study {study_ids[i]}: its input_ids are not this tokenizer's encoding of its text "
                                  "(the batch was tokenised with another tokenizer or other settings)")
-            positions = _word_positions(enc.word_ids(i), enc["offset_mapping"][i])
+        rngs = [np.random.default_rng(study_seed(self.seed, sid, epoch)) for sid in study_ids]
+        return self.mask_encoded(input_ids, [enc.word_ids(i) for i in range(len(texts))], enc["offset_mapping"],
+                                 texts, rngs)
+
+    def mask_encoded(self, input_ids: torch.Tensor, word_ids: list[list[int | None]], offsets,
+                     texts: list[str], rngs: list[np.random.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask ``input_ids [B, T]`` given each row's word ids and character offsets (as the fast tokenizer gives
+        them; padding positions have word id None) and one generator per row."""
+        masked = torch.zeros_like(input_ids, dtype=torch.bool)
+        for i, text in enumerate(texts):
+            positions = _word_positions(word_ids[i], offsets[i])
             if not positions:
                 continue
             p = word_mask_probabilities(text, [span for span, _ in positions], self.probabilities)
-            draw = np.random.default_rng(study_seed(self.seed, study_ids[i], epoch)).random(len(positions))
+            draw = rngs[i].random(len(positions))
             for (_, tokens), hit in zip(positions, draw < p):
                 if hit:
                     masked[i, tokens] = True
@@ -99,13 +109,13 @@ class PathologyAwareMasker:
         return input_ids.masked_fill(masked, self.mask_token_id), labels
 
 
-def _word_positions(word_ids: list[int | None], offsets: list[tuple[int, int]]):
+def _word_positions(word_ids: list[int | None], offsets) -> list[tuple[tuple[int, int], list[int]]]:
     """``[((char start, char end), [token positions])]`` per word, special tokens left out."""
     words: dict[int, tuple[list[int], list[int]]] = {}
     for pos, (w, (s, e)) in enumerate(zip(word_ids, offsets)):
         if w is None:
             continue
         chars, tokens = words.setdefault(w, ([], []))
-        chars += [s, e]
+        chars += [int(s), int(e)]
         tokens.append(pos)
     return [((min(c), max(c)), t) for c, t in words.values()]

@@ -12,11 +12,11 @@ import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from cxrvlp.data.datamodule import StudyDataModule
-from cxrvlp.methods import build_model
+from cxrvlp.recipe import RecipeConfig
 from cxrvlp.text.tokenize import Tokenize
 from cxrvlp.training.checkpoint import RNGState
-from cxrvlp.training.config import RecipeConfig
+from cxrvlp.training.datamodule import StudyDataModule
+from cxrvlp.training.task import PretrainTask
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
     dc = model.image_encoder.data_config
     return StudyDataModule(cfg.data, Tokenize(model.text_encoder.tokenizer), mean=float(dc["mean"][0]),
-                           std=float(dc["std"][0]), seed=cfg.trainer.seed)
+                           std=float(dc["std"][0]), seed=cfg.trainer.seed, max_length=model.text_encoder.max_length)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
@@ -109,9 +109,9 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     if t.torch_threads:
         torch.set_num_threads(t.torch_threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
-    model = build_model(resolved)
-    freeze_parameters(model, cfg.freeze)
-    dm = build_datamodule(model, cfg)
+    task = PretrainTask(resolved)
+    freeze_parameters(task.model, cfg.freeze)
+    dm = build_datamodule(task.model, cfg)
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=1),
                  OnExceptionCheckpoint(dirpath=ckpt_dir, filename="on_exception"), RNGState(),
@@ -122,11 +122,11 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     loggers = [CSVLogger(out_dir, name="logs", version=attempt),
                TensorBoardLogger(out_dir, name="logs", version=attempt)]
     trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
-                        strategy=ddp_strategy(t.strategy, t.devices, model),
+                        strategy=ddp_strategy(t.strategy, t.devices, task.model),
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
                         logger=loggers, gradient_clip_val=t.gradient_clip_val or None,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, enable_progress_bar=progress,
                         deterministic=False, use_distributed_sampler=False,  # SeededSampler shards itself
                         **(extra_trainer_kwargs or {}))
-    trainer.fit(model, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None)
+    trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None)
     return last

@@ -1,4 +1,5 @@
-"""Lightning DataModule: adapter → studies per split → StudyDataset → DataLoader with the collate."""
+"""Lightning DataModule: adapter → studies per split → StudyDataset → DataLoader with the collate (and its batch
+targets)."""
 from __future__ import annotations
 
 import logging
@@ -10,19 +11,25 @@ from torch.utils.data import DataLoader
 from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.dataset import Collate, StudyDataset, Tokenizer
 from cxrvlp.data.sampler import SeededSampler
+from cxrvlp.data.targets import TargetContext, build_targets
 from cxrvlp.data.transforms import Preprocess
-from cxrvlp.training.config import DataConfig
+from cxrvlp.recipe import DataConfig
 
 log = logging.getLogger(__name__)
 
 
 class StudyDataModule(L.LightningDataModule):
-    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float, seed: int = 0):
+    """``tokenizer``: a :class:`~cxrvlp.text.tokenize.Tokenize`; ``max_length``: the text encoder's token length.
+    The recipe's ``data.targets`` are built here and drawn in the collate."""
+
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float, seed: int = 0,
+                 max_length: int = 128):
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self.preprocess = Preprocess(resize=cfg.resize, crop=cfg.crop, mean=mean, std=std, augment=cfg.augment)
-        self.collate = Collate(tokenizer, cfg.max_length)
         self.label_names = get_adapter(cfg.adapter).labels_for(cfg.root)
+        context = TargetContext(tokenizer=getattr(tokenizer, "tokenizer", None), label_names=self.label_names)
+        self.collate = Collate(tokenizer, max_length, build_targets(cfg.targets, context))
         self.datasets: dict[str, StudyDataset] = {}
         self.skip_summary = ""
 

@@ -2,7 +2,13 @@
 
 A recipe is a YAML mapping with the sections ``image_encoder``, ``text_encoder``, ``projection``, ``objectives``,
 ``optim``, ``data``, ``trainer``, ``model`` + ``model_options`` (and ``base`` to inherit from another recipe by
-name or path). Unknown keys in the typed sections are errors, so a typo never silently falls back to a default.
+name or path). Unknown keys in the typed sections are errors, so a typo never silently falls back to a default;
+``model_options`` are typed by the model class that reads them (:mod:`cxrvlp.methods.registry`).
+
+Values that must agree live in one place: the token length is ``text_encoder.max_length`` (the collate, the
+evaluation and the prompts all read it), an objective's width comes from the model output it reads.
+Configs written by earlier versions (a checkpoint's ``hyper_parameters.config``) are brought up to date by
+:func:`migrate` when they are read.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ def yaml_load(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "methods" / "recipes"
+RECIPE_DIR = Path(__file__).resolve().parent / "methods" / "recipes"
 
 
 @dataclass
@@ -43,7 +49,8 @@ class DataConfig:
     num_workers: int = 2
     use_lateral: bool = False
     report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION")
-    max_length: int = 128
+    # batch targets built in the collate from each item's seed (cxrvlp.data.targets): names or {name, **options}
+    targets: list = field(default_factory=list)
     cache_resized: bool = True
     limit_studies: int = 0  # 0 = all; >0 keeps the first N studies of each split (tiny runs)
 
@@ -91,7 +98,9 @@ class RecipeConfig:
         return asdict(self)
 
 
-def _typed(cls, section: str, values: dict):
+def typed(cls, section: str, values: dict):
+    """``cls(**values)`` for a dataclass, with unknown keys an error that names the section and the known keys."""
+    values = dict(values or {})
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
@@ -161,8 +170,34 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def migrate(raw: dict) -> dict:
+    """Bring a recipe dict of an earlier version up to date (idempotent; the input is not changed).
+
+    - ``data.max_length`` (the collate's token length) moved to ``text_encoder.max_length``, which evaluation
+      already read: the training value wins, as that is what the weights saw.
+    - F-L's ``model_options.masking`` became the batch target ``data.targets: [{name: pathology_masking, ...}]``;
+      such a config predates the token aggregation's learnable scale (``aggregation_scale: false``).
+    """
+    raw = copy.deepcopy(raw)
+    data = raw.get("data")
+    if isinstance(data, dict) and "max_length" in data:
+        raw["text_encoder"] = {**raw.get("text_encoder", {}), "max_length": data.pop("max_length")}
+    options = raw.get("model_options")
+    if raw.get("model") == "fl" and isinstance(options, dict) and "masking" in options:
+        masking = options.pop("masking") or {}
+        options.setdefault("aggregation_scale", False)
+        data = raw.setdefault("data", {})
+        if not any(_target_name(t) == "pathology_masking" for t in data.get("targets", [])):
+            data["targets"] = [*data.get("targets", []), {"name": "pathology_masking", **masking}]
+    return raw
+
+
+def _target_name(spec) -> str:
+    return spec if isinstance(spec, str) else dict(spec).get("name", "")
+
+
 def from_dict(raw: dict) -> RecipeConfig:
-    raw = dict(raw)
+    raw = migrate(raw)
     for req in ("image_encoder", "text_encoder", "projection", "objectives"):
         if req not in raw:
             raise KeyError(f"recipe {raw.get('name', '?')!r}: missing section {req!r}")
@@ -170,9 +205,9 @@ def from_dict(raw: dict) -> RecipeConfig:
     unknown = set(raw) - known
     if unknown:
         raise KeyError(f"recipe {raw.get('name', '?')!r}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
-    raw["optim"] = _typed(OptimConfig, "optim", raw.get("optim", {}))
-    raw["data"] = _typed(DataConfig, "data", raw.get("data", {}))
-    raw["trainer"] = _typed(TrainerConfig, "trainer", raw.get("trainer", {}))
+    raw["optim"] = typed(OptimConfig, "optim", raw.get("optim", {}))
+    raw["data"] = typed(DataConfig, "data", raw.get("data", {}))
+    raw["trainer"] = typed(TrainerConfig, "trainer", raw.get("trainer", {}))
     return RecipeConfig(**raw)
 
 

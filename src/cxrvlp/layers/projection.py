@@ -1,6 +1,7 @@
 """Projection heads from encoder features to the shared embedding space."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -20,3 +21,15 @@ def build_head(in_dim: int, dim: int = 512, hidden: int = 0, layers: int = 2, no
     mods += [nn.ReLU(inplace=True), nn.Linear(hidden, dim, bias=not bn)]
     mods += [nn.BatchNorm1d(dim, affine=False)] if bn else []
     return nn.Sequential(*mods)
+
+
+class TokenProjection(nn.Module):
+    """A projection head applied to every token of ``[B, N, C]`` (batch-norm statistics over all B·N tokens, as
+    MGCA's 1x1-convolution heads; padded positions are included and must be masked downstream)."""
+
+    def __init__(self, in_dim: int, **head: object):
+        super().__init__()
+        self.head = build_head(in_dim, **head)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(tokens.reshape(-1, tokens.shape[-1])).reshape(*tokens.shape[:-1], -1)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from cxrvlp.training.config import OptimConfig
+from cxrvlp.recipe import OptimConfig
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:

@@ -1,0 +1,89 @@
+"""Build a recipe's model and objectives, and load them back from a pre-training checkpoint (strictly).
+
+A checkpoint's ``state_dict`` holds ``model.*`` (the :mod:`registered model <cxrvlp.methods.registry>`) and
+``objectives.*`` (their parameters: temperatures, prototypes, similarity heads). Checkpoints written before the
+model and the training task were separated hold the model's keys without the ``model.`` prefix; they are read
+as well.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cxrvlp.methods.registry import build_model
+from cxrvlp.objectives import build_objectives
+from cxrvlp.recipe import RecipeConfig, from_dict
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_pretraining(config: dict | RecipeConfig) -> tuple[nn.Module, nn.ModuleDict]:
+    """The recipe's model (building only the branches its objectives read) and its objectives, whose widths come
+    from the model's outputs."""
+    cfg = config if isinstance(config, RecipeConfig) else from_dict(config)
+    model = build_model(cfg)
+    return model, build_objectives(cfg.objectives, model.output_dims())
+
+
+@dataclass
+class Pretrained:
+    model: nn.Module
+    objectives: nn.ModuleDict
+    config: RecipeConfig
+    path: str
+    sha256: str
+
+
+def _without_pretrained_sources(config: dict) -> dict:
+    """Encoder weights come from the checkpoint: the recipe's ``pretrained`` sources are not read again."""
+    config = {**config, "image_encoder": {**config["image_encoder"], "pretrained": None}}
+    lateral = (config.get("model_options") or {}).get("lateral_encoder")
+    if lateral:  # multi-view recipes: the lateral encoder's weights are in the checkpoint as well
+        config["model_options"] = {**config["model_options"], "lateral_encoder": {**lateral, "pretrained": None}}
+    return config
+
+
+def upgrade_state_dict(state: dict) -> dict:
+    """Keys of a checkpoint written before the ``model.`` / ``objectives.`` split get the ``model.`` prefix."""
+    if any(k.startswith("model.") for k in state):
+        return state
+    return {k if k.startswith("objectives.") else f"model.{k}": v for k, v in state.items()}
+
+
+def load_pretrained(path: str | Path, map_location: str = "cpu") -> Pretrained:
+    """Rebuild model and objectives from the config stored in a checkpoint and load their weights strictly: any
+    missing or unexpected key is an error. The model is returned in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        raw = ckpt["hyper_parameters"]["config"]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a cxrvlp checkpoint (no hyper_parameters.config)") from e
+    cfg = from_dict(_without_pretrained_sources(raw))
+    model, objectives = build_pretraining(cfg)
+    holder = nn.ModuleDict({"model": model, "objectives": objectives})
+    result = holder.load_state_dict(upgrade_state_dict(ckpt["state_dict"]), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise RuntimeError(f"{path}: checkpoint does not match its recipe: missing {result.missing_keys[:10]}, "
+                           f"unexpected {result.unexpected_keys[:10]}")
+    model.eval()
+    sha = file_sha256(path)
+    model.checkpoint_path, model.checkpoint_sha256 = str(path), sha
+    return Pretrained(model, objectives, cfg, str(path), sha)
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
+    """The pre-trained model of a checkpoint (:func:`load_pretrained`), in eval mode."""
+    return load_pretrained(path, map_location).model
