@@ -30,12 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from cxrvlp.encoders import build_image_encoder
+from cxrvlp.encoders.words import WordPieceMerger
 from cxrvlp.layers.aggregation import TokenAggregation
 from cxrvlp.layers.attention import QueryDecoder
 from cxrvlp.layers.mlm_head import MLMHead
 from cxrvlp.layers.views import encode_laterals
 from cxrvlp.methods.dual_encoder import DualEncoder
 from cxrvlp.methods.fl_modules import aggregated_token_count, lateral_adapter, select_key_tokens
+from cxrvlp.methods.maps import WordPatchMaps, cosine_maps, token_word_index
 from cxrvlp.methods.registry import register_model
 from cxrvlp.recipe import RecipeConfig
 from cxrvlp.text.masking import IGNORE_INDEX
@@ -113,6 +115,7 @@ class FLModel(DualEncoder):
         self.lateral_adapter = lateral_adapter(lateral.local_dim, dim)
         self.fusion = nn.Linear(2 * dim, dim)
         self.token_proj = nn.Linear(self.text_encoder.token_dim, dim)
+        self.word_merger = WordPieceMerger(self.text_encoder.tokenizer, "mean")  # for word maps only
 
         self.key_fraction = float(opts.key_fraction)
         self.aggregation = self.mlm_decoder = self.mlm_head = self.fla_decoder = None
@@ -218,3 +221,16 @@ class FLModel(DualEncoder):
         if return_weights:
             out.update(fla_frontal_attention=w_f, fla_lateral_attention=w_l)
         return out
+
+    @torch.no_grad()
+    def word_patch_maps(self, batch: dict) -> WordPatchMaps:
+        """Cosine similarity of each word (mean of its projected tokens) with the projected frontal patches and the
+        adapted lateral tokens (methods/maps.py)."""
+        views = self.encode_views(batch["frontal"], batch["lateral"], batch["lateral_index"])
+        _, tokens, _ = self.encode_report(batch["input_ids"], batch["attention_mask"])
+        word_mask, words, _ = self.word_merger(batch["input_ids"], batch["attention_mask"], tokens)
+        maps = {"frontal": cosine_maps(words, views.frontal_tokens, views.frontal_grid),
+                "lateral": cosine_maps(words, views.lateral_tokens, views.lateral_grid)}
+        index = token_word_index(self.word_merger, batch["input_ids"], batch["attention_mask"])
+        return WordPatchMaps(index, word_mask, maps, {"frontal": torch.ones_like(views.lateral_mask),
+                                                      "lateral": views.lateral_mask})

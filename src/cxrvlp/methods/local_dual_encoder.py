@@ -19,6 +19,7 @@ from cxrvlp.encoders import ImageFeatures, TextFeatures
 from cxrvlp.encoders.words import WordPieceMerger
 from cxrvlp.layers.projection import TokenProjection
 from cxrvlp.methods.dual_encoder import DualEncoder
+from cxrvlp.methods.maps import WordPatchMaps, cosine_maps, token_word_index
 from cxrvlp.methods.registry import register_model
 from cxrvlp.recipe import RecipeConfig
 
@@ -80,3 +81,19 @@ class LocalDualEncoder(DualEncoder):
                    region_attn=img.attentions, word_emb=self.word_proj(words), word_mask=word_mask,
                    word_attn=word_attn)
         return out
+
+    @torch.no_grad()
+    def word_patch_maps(self, batch: dict) -> WordPatchMaps:
+        """Cosine similarity of the projected words and the projected patches of each view (methods/maps.py)."""
+        out = self(batch)
+        h, w = self.image_encoder.feature_grid(tuple(batch["frontal"].shape[-2:]))
+        regions, mask = out["region_emb"], out["region_mask"]
+        views = {"frontal": cosine_maps(out["word_emb"], regions[:, : h * w], (h, w))}
+        view_mask = {"frontal": mask[:, 0]}
+        lateral = regions[:, h * w:]
+        if lateral.shape[1]:  # multi-view models append the lateral regions
+            grid = self.lateral_grid(batch)
+            views["lateral"] = cosine_maps(out["word_emb"], lateral, grid)
+            view_mask["lateral"] = mask[:, h * w]
+        index = token_word_index(self.word_merger, batch["input_ids"], batch["attention_mask"])
+        return WordPatchMaps(index, out["word_mask"], views, view_mask)

@@ -82,6 +82,9 @@ class MultiViewEncoder(LocalDualEncoder):
             return None
         return sincos_2d(*grid, like.shape[-1], device=like.device, dtype=like.dtype)
 
+    def lateral_grid(self, batch: dict) -> tuple[int, int]:
+        return self.lateral_encoder.feature_grid(tuple(batch["frontal"].shape[-2:]))
+
     def outputs(self, batch: dict, img: ImageFeatures, txt: TextFeatures) -> dict:
         out = super().outputs(batch, img, txt)
         lat = encode_laterals(self.lateral_encoder, batch["lateral"], batch["lateral_index"],
