@@ -13,6 +13,8 @@ from cxrvlp.objectives.masked_lm import MaskedLMLoss
 from cxrvlp.objectives.multiview_itc import MaskedInfoNCELoss, MultiViewITCLoss
 from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
 from cxrvlp.objectives.registry import register_objective
+from cxrvlp.objectives.semantic_instance import SemanticInstanceAlignmentLoss
+from cxrvlp.objectives.sparse_token import SparseTokenAlignmentLoss
 from cxrvlp.objectives.token_alignment import TokenAlignmentLoss
 
 DIM = 8
@@ -79,3 +81,25 @@ register_objective("frontal_lateral_alignment", ("fla_frontal", "fla_lateral", "
 register_objective("high_order_alignment", ("image_emb", "lateral_emb", "lateral_mask", "text_emb"),
                    lambda b, g: ({k: v for k, v in _views(b, g).items() if k != "fused_emb"},
                                  {"num_prototypes": 4, "freeze_epochs": 0}))(HighOrderAlignmentLoss)
+# SISTA
+
+
+def _sia(b, g):
+    emb = _randn(g, b, DIM)
+    emb[1] = emb[0]  # studies 0 and 1 have the same report; 2 and 3 state the same findings
+    findings = torch.zeros(b, 5)
+    findings[2:4, 1] = 1.0
+    findings[4::2, 3] = 1.0
+    return {**_pair(b, g)[0], "report_sim_emb": emb, "report_findings": findings}, {}
+
+
+def _sta(b, g):
+    inputs = _local(b, g, regions=9)
+    return {"region_emb": inputs["region_emb"], "region_mask": inputs["region_mask"], "word_emb": inputs["word_emb"],
+            "content_word_mask": inputs["word_mask"]}, {}
+
+
+register_objective("semantic_instance_alignment", ("image_emb", "text_emb", "report_sim_emb", "report_findings"),
+                   _sia)(SemanticInstanceAlignmentLoss)
+register_objective("sparse_token_alignment", ("region_emb", "region_mask", "word_emb", "content_word_mask"),
+                   _sta)(SparseTokenAlignmentLoss)

@@ -44,7 +44,7 @@ def pair_logits(image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor | f
 def cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor,
                        column_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-row cross-entropy ``[n]``; ``targets``: ``[n]`` column indices or ``[n, N]`` probabilities; columns where
-    ``column_mask [N]`` is false are no candidates."""
+    ``column_mask`` (``[N]``, or ``[n, N]`` per row) is false are no candidates."""
     if column_mask is not None:
         logits = logits.masked_fill(~column_mask, torch.finfo(logits.dtype).min)
     return F.cross_entropy(logits, targets, reduction="none")

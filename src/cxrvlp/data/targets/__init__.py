@@ -68,4 +68,4 @@ def item_rngs(seeds: Sequence[int], name: str) -> list[np.random.Generator]:
     return [np.random.default_rng([int(s), salt]) for s in seeds]
 
 
-from cxrvlp.data.targets import masked_words  # noqa: E402,F401  (registers the built-in targets)
+from cxrvlp.data.targets import findings, masked_words  # noqa: E402,F401  (registers the built-in targets)
