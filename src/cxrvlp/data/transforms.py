@@ -1,6 +1,7 @@
 """Image preprocessing: grayscale load, resize the long side, pad to a square, crop, light augmentation, normalise."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +25,36 @@ class Preprocess:
         return asdict(self)
 
 
+def gray_array(im: Image.Image, where: str = "image") -> np.ndarray:
+    """A PIL image of any mode as float ``[H, W]`` in [0, 1], at its full bit depth.
+
+    - 8-bit grey (``L``, ``LA``), colour (``RGB``, ``RGBA``: luminance, alpha ignored), palette (``P``) and
+      bilevel (``1``): value / 255 (bilevel: 0 or 1);
+    - 16-bit and 32-bit integer (``I;16*``, ``I``) and float (``F``) images, as 16-bit PNG and TIFF radiographs
+      are stored: scaled by their real range, (x - min) / (max - min), since the bits a detector uses (10, 12,
+      14, 16) are not recorded in the file. (PIL's ``convert("L")`` saturates them: a 16-bit radiograph became
+      all white.)
+
+    A constant image gives zeros and a warning, never NaN."""
+    if im.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr"):
+        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    arr = np.asarray(im, dtype=np.float64)
+    if arr.ndim != 2:
+        raise OSError(f"{where}: unsupported image mode {im.mode!r} with shape {arr.shape}")
+    low, high = float(arr.min()), float(arr.max())
+    if not np.isfinite([low, high]).all():
+        raise OSError(f"{where}: the image holds NaN or infinite values")
+    if high == low:
+        warnings.warn(f"{where}: constant image (every pixel {low:g}); read as black", stacklevel=2)
+        return np.zeros(arr.shape, dtype=np.float32)
+    return ((arr - low) / (high - low)).astype(np.float32)
+
+
 def load_gray(path: str | Path) -> torch.Tensor:
     """Read an image file as a float tensor ``[1, H, W]`` in [0, 1]; a clear error names a broken file.
 
-    ``.dcm``/``.dicom`` files go through :func:`cxrvlp.data.dicom.read_dicom` (windowing, MONOCHROME1, 8-bit)."""
+    ``.dcm``/``.dicom`` files go through :func:`cxrvlp.data.dicom.read_dicom` (windowing, MONOCHROME1, 8-bit); the
+    others through :func:`gray_array` (8-bit, colour, palette, bilevel, 16-bit, 32-bit and float images)."""
     if Path(path).suffix.lower() in (".dcm", ".dicom"):
         from cxrvlp.data.dicom import read_dicom
 
@@ -35,7 +62,7 @@ def load_gray(path: str | Path) -> torch.Tensor:
     try:
         with Image.open(path) as im:
             im.load()
-            arr = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            arr = gray_array(im, str(path))
     except (OSError, UnidentifiedImageError) as e:
         raise OSError(f"{path}: cannot read image ({e})") from e
     return torch.from_numpy(arr)[None]
