@@ -40,3 +40,19 @@ def test_migrate_moves_fl_masking_into_the_batch_targets():
     assert "masking" not in cfg.model_options
     assert cfg.data.targets == [{"name": "pathology_masking", "pathology": 0.5}]
     assert migrate(migrate(raw)) == migrate(raw)
+
+
+class _Payload:
+    """Stands for anything a pickle can carry: unpickling it could run code."""
+
+
+def test_a_checkpoint_carrying_a_pickled_object_is_refused(tmp_path):
+    config = load_recipe("convirt-tiny").to_dict()
+    task = PretrainTask(config)
+    path = tmp_path / "shared.ckpt"
+    torch.save({"hyper_parameters": {"config": config}, "state_dict": task.state_dict(), "extra": _Payload()}, path)
+    with pytest.raises(ValueError, match="refused: .*weights_only=True"):
+        load_model(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_model(path)

@@ -8,6 +8,7 @@ as well.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +61,27 @@ def upgrade_state_dict(state: dict) -> dict:
     return {k if k.startswith("objectives.") else f"model.{k}": v for k, v in state.items()}
 
 
+def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors, numbers, strings and containers only, so a checkpoint from
+    elsewhere cannot run code when it is read. Anything else is refused with a one-line reason."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: refused: the checkpoint holds pickled objects that are not plain weights, and "
+                         f"cxrvlp reads checkpoints with weights_only=True so that a file cannot run code ({first})"
+                         ) from e
+    except (EOFError, RuntimeError) as e:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+
+
 def load_pretrained(path: str | Path, map_location: str = "cpu") -> Pretrained:
     """Rebuild model and objectives from the config stored in a checkpoint and load their weights strictly: any
     missing or unexpected key is an error. The model is returned in eval mode."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = read_checkpoint(path, map_location)
     try:
         raw = ckpt["hyper_parameters"]["config"]
     except (KeyError, TypeError) as e:

@@ -128,5 +128,6 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
                         check_val_every_n_epoch=t.check_val_every_n_epoch, enable_progress_bar=progress,
                         deterministic=False, use_distributed_sampler=False,  # SeededSampler shards itself
                         **(extra_trainer_kwargs or {}))
-    trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None)
+    trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume and last.is_file() else None,
+                weights_only=True)  # a checkpoint is read as weights: it cannot run code
     return last
