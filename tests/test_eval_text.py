@@ -54,7 +54,12 @@ def test_zeroshot_retrieval_and_the_taskless_form(tiny_checkpoint, tmp_path):
     assert [r["metric"] for r in zs["summary"]] == ["zero-shot AUROC (mean)"]
     rt_dir, rt = _evaluate(tmp_path, "rt", "retrieval", ckpt, "--pool-size", "0", "--pool-size", "4")
     assert rt["zero_shot"] is None and len(rt["retrieval"]) == 4
-    assert all(0 <= r["mean"] <= 1 for r in rt["summary"]) and len(rt["summary"]) == 12  # 2 ways x 2 pools x 3 K
+    # per pool: R@1/5/10 both ways, label-aware P@1/5/10 and mAP image→report
+    assert all(0 <= r["mean"] <= 1 for r in rt["summary"]) and len(rt["summary"]) == 2 * (2 * 3 + 4)
+    la = rt["retrieval"]["image_to_report@pool4"]["label_aware"]
+    assert set(la["precision"]) == {"1", "5", "10"} and 0 <= la["map"] <= 1 and 0 < la["chance"] <= 1
+    assert "label_aware" not in rt["retrieval"]["report_to_image@pool4"]
+    assert "| label-aware retrieval | pool |" in (rt_dir / "results.md").read_text()
     assert (rt_dir / "retrieval_examples.png").stat().st_size > 0
     _, both = _evaluate(tmp_path, "both", ckpt, "--pool-size", "0")  # cxrvlp evaluate CHECKPOINT --out DIR
     assert both["zero_shot"]["per_label"] and both["retrieval"]
@@ -68,7 +73,7 @@ def test_zeroshot_retrieval_and_the_taskless_form(tiny_checkpoint, tmp_path):
     table = (tmp_path / "t.md").read_text().splitlines()
     assert table[0].count("|") == 6  # data set, metric, labels + two models
     assert "random test_resnet" in table[0] and "convirt-tiny" in table[0]
-    assert len(table) == 2 + 1 + 12 + 1  # header, rule, zero-shot, retrieval cells, linear AUROC
+    assert len(table) == 2 + 1 + 20 + 1  # header, rule, zero-shot, retrieval cells, linear AUROC
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
 
 

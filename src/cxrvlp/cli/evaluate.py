@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-TASKS = ("linear", "zeroshot", "retrieval", "segment", "detect")
+TASKS = ("linear", "zeroshot", "retrieval", "segment", "detect", "grounding")
 BOTH_TEXT_TASKS = "zeroshot+retrieval"  # what the task-less form runs
 
 
@@ -27,7 +27,8 @@ class _AnyChoice(dict):
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="downstream evaluation: linear probe, zero-shot, retrieval, segmentation, "
-                       "detection", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       "detection, grounding", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     tasks = p.add_subparsers(dest="task", metavar="TASK", action=_TaskOrCheckpoint, required=True)
 
     lin = _task_parser(tasks, "linear", "linear probe (or --finetune) on label fractions; AUROC / accuracy")
@@ -64,6 +65,25 @@ def register(sub) -> None:
         t.add_argument("--no-progress", action="store_true")
         t.set_defaults(func=run_text, text_tasks={"zeroshot": ("zero_shot",), "retrieval": ("retrieval",)}.get(
             name, ("zero_shot", "retrieval")))
+    g = tasks.add_parser("grounding", help="word-to-patch maps of finding phrases vs the true finding masks "
+                         "(phantom; recipes with local features)",
+                         description="Score each positive finding phrase's word-to-patch map against its finding's "
+                         "mask on every view the model encodes: pointing game, mask AUROC, energy inside the mask, "
+                         "each beside its chance level (docs/downstream.md, evaluation/grounding_eval.py).")
+    g.add_argument("model", metavar="CHECKPOINT", help="a .ckpt of a recipe with local features")
+    g.add_argument("--out", required=True, help="folder for metrics.json, results.md, grounding_maps.png")
+    g.add_argument("--data-root", help="data set root (default: the one the checkpoint was trained on)")
+    g.add_argument("--adapter", help="data adapter name (default: the checkpoint's; needs finding masks)")
+    g.add_argument("--split", default="test", choices=("train", "validate", "test"))
+    g.add_argument("--limit", type=int, default=0, help="keep N studies, evenly spaced by study id (quick runs)")
+    g.add_argument("--batch-size", type=int, default=16)
+    g.add_argument("--tolerance", type=int, default=0,
+                   help="pointing game: the maximum may lie this many patches from the mask (default 0)")
+    g.add_argument("--examples", type=int, default=6, help="phrases drawn in grounding_maps.png (default 6)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func=run_grounding)
     tasks._name_parser_map = tasks.choices = _AnyChoice(tasks._name_parser_map)
 
 
@@ -165,3 +185,18 @@ def run_text(args) -> int:
     print(markdown_table(results))
     print(f"results: {args.out}")
     return 0
+
+
+def run_grounding(args) -> int:
+    from cxrvlp.evaluation.grounding_eval import evaluate_grounding
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.tolerance < 0:
+        raise ValueError(f"--tolerance must be >= 0 patches, got {args.tolerance}")
+    evaluate_grounding(args.model, args.out, data_root=args.data_root, adapter=args.adapter, split=args.split,
+                       batch_size=args.batch_size, limit=args.limit, tolerance=args.tolerance,
+                       examples=args.examples, device=args.device, progress=not args.no_progress)
+    return _print({}, args.out)

@@ -63,7 +63,7 @@ def load_eval_data(adapter: str, root: str | Path, limit: int = 0, seed: int = 0
         notes.append(f"no validation split: {VALIDATION_FROM_TRAIN:.0%} of the training patients held out "
                      f"(patient hash, seed {seed})")
     if limit:
-        by_split = {k: [v[i] for i in _spread(len(v), limit)] for k, v in by_split.items()}
+        by_split = {k: [v[i] for i in evenly_spaced(len(v), limit)] for k, v in by_split.items()}
         notes.append(f"{limit} studies of each split, evenly spaced in study-id order")
     for name in ("train", "test"):
         if not by_split[name]:
@@ -71,7 +71,8 @@ def load_eval_data(adapter: str, root: str | Path, limit: int = 0, seed: int = 0
     return EvalData(adapter, str(root), tuple(get_adapter(adapter).labels_for(str(root))), by_split, skips, notes)
 
 
-def _spread(n: int, k: int) -> list[int]:
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """``min(k, n)`` indices of ``range(n)``, evenly spaced, first and last included (``--limit``)."""
     return sorted(set(np.linspace(0, n - 1, num=min(k, n)).round().astype(int).tolist())) if n else []
 
 
@@ -130,22 +131,28 @@ def _read_class_mask(record: ImageRecord, study: Study, cls: str) -> np.ndarray 
     return None
 
 
+def crop_mask(record: ImageRecord, study: Study, pre: Preprocess, cls: str) -> torch.Tensor | None:
+    """``bool [crop, crop]``: the mask of ``cls`` on image ``record`` of ``study`` mapped into the evaluated crop
+    (resize the long side, pad, centre crop), or ``None`` when the image has no mask of that class."""
+    mask = _read_class_mask(record, study, cls)
+    if mask is None:
+        return None
+    m = _geometry(record, pre.resize).resize_pad_mask(torch.from_numpy(mask.astype(np.float32))[None])
+    return crop_normalise(m, replace(pre, mean=0.0, std=1.0), train=False)[0] > 0.5
+
+
 def crop_masks(study: Study, pre: Preprocess, classes: tuple[str, ...], missing: str = "skip") -> torch.Tensor | None:
     """``bool [K, crop, crop]`` for ``classes``; a class with no mask on the image is empty when ``missing`` is
     ``"empty"`` (complete ground truth such as the phantom's), else the image is not usable (``None``)."""
     record = evaluated_image(study)
-    geo = _geometry(record, pre.resize)
-    plain = replace(pre, mean=0.0, std=1.0)
     out = []
     for cls in classes:
-        mask = _read_class_mask(record, study, cls)
+        mask = crop_mask(record, study, pre, cls)
         if mask is None:
             if missing != "empty":
                 return None
-            out.append(torch.zeros(pre.crop, pre.crop, dtype=torch.bool))
-            continue
-        m = geo.resize_pad_mask(torch.from_numpy(mask.astype(np.float32))[None])
-        out.append(crop_normalise(m, plain, train=False)[0] > 0.5)
+            mask = torch.zeros(pre.crop, pre.crop, dtype=torch.bool)
+        out.append(mask)
     return torch.stack(out)
 
 

@@ -1,12 +1,13 @@
-"""Where an F-L model looks for a phrase: key-patch scores and word-patch attention over both views of a study.
+"""Where a model looks for a phrase (``cxrvlp explain``): the phrase's word-to-patch map over each view the model
+encodes, for every recipe with local features, plus F-L's key-patch scores.
 
-- **key-patch score** of an image token: F-L's selection score against the phrase,
+- **word-to-patch map**: ``model.word_patch_maps(batch)`` (:mod:`cxrvlp.methods.maps`: the recipe's own word→patch
+  attention where it has one, else the cosine similarity of word and patch embeddings), averaged over the words of
+  the phrase (special tokens left out): :math:`M = \\frac{1}{|W|} \\sum_{w \\in W} A_w` on the view's patch grid,
+  the map that ``cxrvlp evaluate grounding`` scores (:mod:`cxrvlp.evaluation.grounding_eval`);
+- **key-patch score** (F-L only) of an image token: F-L's selection score against the phrase,
   :math:`\\cos(x_n, \\bar x) + \\cos(x_n, \\bar w)` (:func:`cxrvlp.methods.fl_modules.key_token_scores`), with the
-  tokens the MLM branch would keep (top ``key_fraction`` of the study);
-- **word-patch attention**: the frontal-lateral query decoder's cross-attention from the phrase's words (special
-  tokens left out) to the frontal patches and, separately, to the lateral tokens, averaged over words and heads.
-  A model trained without the FLA branch has no decoder; its map is then a softmax over cosine similarities
-  (temperature 0.1) between the words and the tokens.
+  tokens the MLM branch would keep (top ``key_fraction`` of the study).
 """
 from __future__ import annotations
 
@@ -15,74 +16,85 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cxrvlp.data.assemble import normalise_view
 from cxrvlp.data.mimic_cxr import METADATA
 from cxrvlp.data.study import view_kind
 from cxrvlp.data.tables import read_rows
 from cxrvlp.data.transforms import Preprocess, apply, load_gray
-from cxrvlp.layers.attention import cross_attention
 from cxrvlp.methods.fl_modules import select_key_tokens
-
-COSINE_ATTENTION_TEMPERATURE = 0.1
 
 
 @dataclass
 class ViewMap:
-    """Maps of one view on its token grid: ``scores`` (key-patch score), ``kept`` (selected as key token) and
-    ``attention`` (word-patch attention), each ``[h, w]``; ``image`` is the preprocessed view in [0, 1]."""
+    """Maps of one view on its patch grid: ``map`` (the phrase's word-to-patch map, ``[h, w]``) and, for F-L,
+    ``scores`` (key-patch score) and ``kept`` (selected as key token), else ``None``; ``image`` is the
+    preprocessed view in [0, 1]."""
 
     name: str
     image: np.ndarray
-    scores: np.ndarray
-    kept: np.ndarray
-    attention: np.ndarray
+    map: np.ndarray
+    scores: np.ndarray | None = None
+    kept: np.ndarray | None = None
+
+
+def has_local_features(model) -> bool:
+    return callable(getattr(model, "word_patch_maps", None))
 
 
 def _grid(x: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
     return x.reshape(grid).float().cpu().numpy()
 
 
+def _shown(image: torch.Tensor) -> np.ndarray:
+    x = image[0, 0].float().cpu().numpy()
+    return (x - x.min()) / max(float(np.ptp(x)), 1e-8)
+
+
 @torch.no_grad()
 def ground_phrase(model, frontal: torch.Tensor, lateral: torch.Tensor | None, phrase: str) -> list[ViewMap]:
     """``frontal``, ``lateral``: preprocessed ``[1, C, H, W]`` images of one study (``lateral`` may be None).
-    Returns a :class:`ViewMap` per view present (frontal first)."""
-    if not hasattr(model, "encode_views"):
-        raise ValueError(f"grounding needs an F-L checkpoint (recipe model 'fl'); this one is "
-                         f"{type(model).__name__}")
+    Returns a :class:`ViewMap` per view present that the model encodes locally (frontal first); a model without
+    local features (no ``word_patch_maps``) is an error."""
+    if not has_local_features(model):
+        raise ValueError(f"recipe {model.cfg.name} has no local features (model {type(model).__name__} has no "
+                         "word_patch_maps): nothing to explain")
     model.eval()
     device = next(model.parameters()).device
-    laterals = lateral if lateral is not None else frontal.new_zeros((0, *frontal.shape[1:]))
-    views = model.encode_views(frontal.to(device), laterals.to(device),
-                               torch.arange(laterals.shape[0], device=device))
+    laterals = (lateral if lateral is not None else frontal.new_zeros((0, *frontal.shape[1:]))).to(device)
     tok = model.text_encoder.tokenize([phrase])
-    _, words, word_mask = model.encode_report(tok["input_ids"].to(device), tok["attention_mask"].to(device))
+    batch = {"frontal": frontal.to(device), "lateral": laterals,
+             "lateral_index": torch.arange(laterals.shape[0], device=device),
+             "has_lateral": torch.tensor([laterals.shape[0] > 0], device=device),
+             "input_ids": tok["input_ids"].to(device), "attention_mask": tok["attention_mask"].to(device),
+             "labels": torch.zeros(1, 0, device=device), "index": torch.zeros(1, dtype=torch.long),
+             "study_id": ["explain"], "text": [phrase]}
+    maps = model.word_patch_maps(batch)
+    words = sorted({int(w) for w in maps.word_index[0].tolist() if w >= 0})
+    if not words:
+        raise ValueError(f"phrase {phrase!r} has no words after tokenisation")
+    images = {"frontal": frontal, "lateral": lateral}
+    out = []
+    for name in ("frontal", "lateral"):
+        if name not in maps.views or images[name] is None or not bool(maps.view_mask[name][0]):
+            continue
+        out.append(ViewMap(name, _shown(images[name]), maps.views[name][0, words].float().mean(dim=0).cpu().numpy()))
+    if hasattr(model, "encode_views") and hasattr(model, "key_fraction"):  # F-L: its key-patch selection too
+        _add_key_patch_scores(model, batch, out)
+    return out
+
+
+def _add_key_patch_scores(model, batch: dict, maps: list[ViewMap]) -> None:
+    views = model.encode_views(batch["frontal"], batch["lateral"], batch["lateral_index"])
+    _, words, word_mask = model.encode_report(batch["input_ids"], batch["attention_mask"])
     tokens, token_mask = views.all_tokens()
     key = select_key_tokens(tokens, token_mask, words, word_mask, model.key_fraction)
-    special = torch.tensor(model.text_encoder.tokenizer.get_special_tokens_mask(
-        tok["input_ids"][0].tolist(), already_has_special_tokens=True), dtype=torch.bool, device=device)
-    phrase_words = word_mask[0] & ~special
-    if not phrase_words.any():
-        raise ValueError(f"phrase {phrase!r} has no words after tokenisation")
-
     n_f = views.frontal_tokens.shape[1]
-    parts = [("frontal", views.frontal_tokens, views.frontal_grid, slice(0, n_f), frontal)]
-    if lateral is not None:
-        parts.append(("lateral", views.lateral_tokens, views.lateral_grid, slice(n_f, None), lateral))
-    maps = []
-    for name, view_tokens, grid, where, image in parts:
-        if model.fla_decoder is not None:
-            _, weights = model.fla_decoder(words, word_mask, view_tokens, return_weights=True)
-        else:
-            _, weights = cross_attention(F.normalize(words, dim=-1), F.normalize(view_tokens, dim=-1),
-                                         1.0 / COSINE_ATTENTION_TEMPERATURE)
-        attention = weights[0, phrase_words].mean(dim=0)
-        shown = image[0, 0].float().cpu().numpy()
-        maps.append(ViewMap(name, (shown - shown.min()) / max(float(np.ptp(shown)), 1e-8),
-                            _grid(key.scores[0, where], grid), _grid(key.kept[0, where], grid).astype(bool),
-                            _grid(attention, grid)))
-    return maps
+    where = {"frontal": (slice(0, n_f), views.frontal_grid), "lateral": (slice(n_f, None), views.lateral_grid)}
+    for m in maps:
+        part, grid = where[m.name]
+        m.scores = _grid(key.scores[0, part], grid)
+        m.kept = _grid(key.kept[0, part], grid).astype(bool)
 
 
 def study_images(study_dir: str | Path) -> tuple[Path, Path | None]:
@@ -117,26 +129,30 @@ def load_view(path: str | Path, model) -> torch.Tensor:
 
 
 def plot_grounding(maps: list[ViewMap], phrase: str, out: str | Path) -> Path:
-    """A PNG with one column per view: the key-patch scores over the image (tokens not kept crossed), and the
-    word-patch attention over the image."""
+    """A PNG with one column per view: the phrase's word-to-patch map over the image and, for F-L, the key-patch
+    scores (tokens left out of the key set crossed; one colour scale for both views, whose tokens compete for one
+    key set)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(maps), figsize=(4.2 * len(maps), 8.4), squeeze=False)
-    # both views' tokens compete for the same key set: one colour scale for the scores
-    score_range = (min(float(m.scores.min()) for m in maps), max(float(m.scores.max()) for m in maps))
+    with_keys = all(m.scores is not None for m in maps)
+    rows = 2 if with_keys else 1
+    fig, axes = plt.subplots(rows, len(maps), figsize=(4.2 * len(maps), 4.2 * rows), squeeze=False)
+    score_range = ((min(float(m.scores.min()) for m in maps), max(float(m.scores.max()) for m in maps))
+                   if with_keys else (None, None))
     for col, m in enumerate(maps):
         size = m.image.shape
-        panels = ((m.scores, "key-patch score (x: merged)", score_range), (m.attention, "word-patch attention",
-                                                                           (None, None)))
+        panels = [(m.map, "word-to-patch map", (None, None))]
+        if with_keys:
+            panels.append((m.scores, "key-patch score (x: merged)", score_range))
         for row, (values, title, (vmin, vmax)) in enumerate(panels):
             ax = axes[row, col]
             ax.imshow(m.image, cmap="gray", extent=(0, size[1], size[0], 0))
             shown = ax.imshow(values, cmap="inferno", alpha=0.5, extent=(0, size[1], size[0], 0),
                               interpolation="bilinear", vmin=vmin, vmax=vmax)
-            if row == 0:  # tokens left out of the key set (merged into one token) are crossed
+            if row == 1:  # tokens left out of the key set (merged into one token) are crossed
                 gh, gw = m.kept.shape
                 ys, xs = np.nonzero(~m.kept)
                 ax.scatter((xs + 0.5) * size[1] / gw, (ys + 0.5) * size[0] / gh, marker="x", c="cyan", s=18,

@@ -16,7 +16,7 @@ def _fmt(x) -> str:
 
 
 def markdown_table(results: dict) -> str:
-    """Zero-shot AUROC per finding and retrieval recalls as Markdown."""
+    """Zero-shot AUROC per finding, retrieval recalls and the label-aware precision / mAP as Markdown."""
     lines = []
     zs = results.get("zero_shot")
     if zs:
@@ -32,6 +32,15 @@ def markdown_table(results: dict) -> str:
                   "|---|---:|" + "---:|" * len(ks)]
         for name, d in rt.items():
             lines.append(f"| {name} | {d['pool_size']} | " + " | ".join(_fmt(d['recall'][str(k)]) for k in ks) + " |")
+        aware = {name: d for name, d in rt.items() if d.get("label_aware")}
+        if aware:  # the same pools, a hit being any report with the query's finding set
+            pk = sorted({int(k) for d in aware.values() for k in d["label_aware"]["precision"]})
+            lines += ["", "| label-aware retrieval | pool | " + " | ".join(f"P@{k}" for k in pk) + " | mAP | chance |",
+                      "|---|---:|" + "---:|" * (len(pk) + 2)]
+            for name, d in aware.items():
+                la = d["label_aware"]
+                lines.append(f"| {name} | {d['pool_size']} | " + " | ".join(_fmt(la["precision"][str(k)]) for k in pk)
+                             + f" | {_fmt(la['map'])} | {_fmt(la['chance'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -97,4 +97,10 @@ def text_task_summary(dataset: str, results: dict) -> list[dict]:
         direction = name.split("@")[0].replace("_to_", "→")
         rows += [summary_row(dataset, f"{direction} R@{k} (pool {r['pool_size']})", "—", [v])
                  for k, v in r["recall"].items()]
+        la = r.get("label_aware")
+        if la:
+            rows += [summary_row(dataset, f"{direction} label-aware P@{k} (pool {r['pool_size']})", "—", [v])
+                     for k, v in la["precision"].items()]
+            rows.append(summary_row(dataset, f"{direction} label-aware mAP (pool {r['pool_size']})", "—",
+                                    [la["map"]]))
     return rows

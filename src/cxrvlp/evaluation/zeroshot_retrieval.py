@@ -96,8 +96,12 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
         for name, (q, g) in {"image_to_report": (emb["image"], emb["text"]),
                              "report_to_image": (emb["text"], emb["image"])}.items():
             rec = metrics.recall_at_k(q, g, ks=(1, 5, 10), pool_size=pool, seed=seed)
-            retrieval[f"{name}@pool{pool or len(studies)}"] = {
-                "pool_size": pool or len(studies), "recall": {str(k): v for k, v in rec.items()}}
+            entry = {"pool_size": pool or len(studies), "recall": {str(k): v for k, v in rec.items()}}
+            if name == "image_to_report":  # a hit: any report with the query's finding set (same pools)
+                la = metrics.label_aware_retrieval(q, g, emb["labels"], ks=(1, 5, 10), pool_size=pool, seed=seed)
+                entry["label_aware"] = {"precision": {str(k): v for k, v in la["precision"].items()},
+                                        "map": la["map"], "chance": la["chance"]}
+            retrieval[f"{name}@pool{pool or len(studies)}"] = entry
 
     results = {
         "protocol": {
@@ -107,6 +111,8 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, data_root: str | None 
             "n_studies": len(studies), "skipped": skips.summary(), "study_ids_sha256": _ids_hash(studies),
             "preprocess": pre.as_dict(), "report_sections": list(cfg.data.report_sections),
             "retrieval_seed": seed, "prompts": {k: PROMPTS[k] for k in per_label},
+            "label_aware_retrieval": "image→report; a hit is any report whose finding set (labels == 1 of "
+                                     f"{list(label_names)}; absent = not positive) equals the query's",
             "cxrvlp_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         },
         "zero_shot": {"per_label": per_label, "mean_auroc": float(np.mean(valid)) if valid else math.nan}

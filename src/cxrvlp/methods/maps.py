@@ -1,9 +1,11 @@
 """Word-to-patch maps: where a model's report words look in its images, for grounding evaluation and ``explain``.
 
 Every model with local features implements ``word_patch_maps(batch) -> WordPatchMaps``: for each study, each word
-of its report against each patch of each view the model encodes locally. The map is the recipe's own word→patch
-attention where it has one (SISTA's sparse attention), else the cosine similarity of the projected word and patch
-embeddings. Higher means more related; the scale differs between recipes, so evaluations use rank-based scores.
+of its report against each patch of each view the model encodes locally, as the cosine similarity of the projected
+word and patch embeddings, for every recipe alike. A recipe's own word→patch attention (MGCA's softmax, SISTA's
+sparsemax of the cosines over a temperature) orders a word's patches the same way, except that sparsemax ties the
+patches it drops at zero; comparing recipes on one kind of map keeps the comparison about the embeddings. Higher
+means more related; the scale differs between recipes.
 """
 from __future__ import annotations
 

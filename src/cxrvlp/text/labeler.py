@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from cxrvlp.text.lexicon import LEXICON, NO_FINDING, SUPPORT_DEVICES, Cue, Lexicon, Mention
-from cxrvlp.text.sentences import Sentence, split_sentences
+from cxrvlp.text.sentences import Sentence, sentence_index_at, split_sentences
 
 _WORD = re.compile(r"[\w'/-]+")
 
@@ -101,6 +101,21 @@ class RuleLabeler:
             clause = _clause(mention, sentence, stops)
             decided.setdefault(mention.observation, []).append(self._decide(text, mention, clause, cues))
         return self._aggregate(text, decided)
+
+    def label_spans(self, text: str, spans: Iterable[tuple[int, int]]) -> list[Status]:
+        """The status rules 1, 3 and 4 give arbitrary character spans of ``text`` (``[start, end)``, e.g.
+        pathology terms that are no lexicon mention, such as "blunting"): each span is treated as a mention that
+        is not a normal statement, with its clause and the nearest cue deciding."""
+        sentences = split_sentences(text)
+        cues = self.lexicon.find_cues(text)
+        stops = [(s, e) for s, e in self.lexicon.stop_spans(text) if not any(c.start <= s < c.end for c in cues)]
+        out = []
+        for start, end in spans:
+            index = sentence_index_at(sentences, start) if sentences else 0
+            sentence = sentences[index] if sentences else Sentence(0, 0, len(text), text)
+            mention = Mention("", start, end, text[start:end], index)
+            out.append(self._decide(text, mention, _clause(mention, sentence, stops), cues).status)
+        return out
 
     def label_many(self, texts: Iterable[str], progress: bool = False, total: int | None = None,
                    description: str = "labelling reports") -> list[ReportLabels]:
