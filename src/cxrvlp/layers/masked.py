@@ -19,3 +19,11 @@ def masked_softmax(x: torch.Tensor, mask: torch.Tensor | None, dim: int) -> torc
     if mask is None:
         return x.softmax(dim)
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).softmax(dim)
+
+
+def l2_normalise(x: torch.Tensor, dim: int = -1, eps: float = 1e-12) -> torch.Tensor:
+    """``F.normalize`` computed in float32 (at least): in float16 the ``eps`` underflows to 0, so an all-zero row
+    (an absent lateral view, a padding token) divides 0 by 0 and its gradient is NaN. Under autocast the result
+    goes back to 16 bits in the next matrix product."""
+    return torch.nn.functional.normalize(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, dim=dim,
+                                         eps=eps)

@@ -3,10 +3,12 @@
 The model is :class:`LocalDualEncoder` (global image and report embeddings, projected patches and words) plus the two
 inputs SISTA's losses need:
 
-- ``report_sim_emb [B, D]``: detached report embeddings from which SIA measures how alike two reports are: the
-  model's own projected report embedding (``similarity_encoder: self``), a frozen copy of the text tower taken at
-  initialisation (``frozen``: the pre-trained text model's notion of similarity) or an exponential moving average
-  of it (``ema``, decay ``ema_decay``: a slowly moving, more stable similarity, as MoCo's key encoder);
+- ``report_sim_emb [B, E]``: detached report features from which SIA measures how alike two reports are: the
+  pooled output of the model's own text encoder (``similarity_encoder: self``), of a frozen copy of it taken at
+  initialisation (``frozen``: the pre-trained text model's notion of similarity) or of an exponential moving
+  average of it (``ema``, decay ``ema_decay``: a slowly moving, more stable similarity, as MoCo's key encoder).
+  The text encoder's features, not the projected embedding: a projection head starts random, and its copy would
+  measure nothing at first;
 - ``content_word_mask [B, W]``: the real words that are not stop words (``stop_words``: articles, copulas,
   prepositions, punctuation; negations are kept, they change what a finding phrase means), which STA aligns.
 
@@ -19,7 +21,6 @@ import copy
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from cxrvlp.encoders import ImageFeatures, TextFeatures
 from cxrvlp.encoders.words import merge_tokens
@@ -51,8 +52,7 @@ class SISTAModel(LocalDualEncoder):
             raise ValueError(f"ema_decay must be in [0, 1), got {opts.ema_decay}")
         self.similarity_tower = None
         if opts.similarity_encoder != "self" and "report_sim_emb" in self.outputs_needed:
-            tower = nn.ModuleDict({"encoder": self.text_encoder, "proj": self.text_proj})
-            self.similarity_tower = copy.deepcopy(tower).requires_grad_(False)
+            self.similarity_tower = copy.deepcopy(self.text_encoder).requires_grad_(False)
         tokenizer = self.text_encoder.tokenizer
         stop = torch.zeros(len(tokenizer), dtype=torch.bool)
         for word in opts.stop_words:
@@ -70,20 +70,18 @@ class SISTAModel(LocalDualEncoder):
     @torch.no_grad()
     def _update_ema(self) -> None:
         decay = self.options.ema_decay
-        source = nn.ModuleDict({"encoder": self.text_encoder, "proj": self.text_proj})
-        for ema, live in zip(self.similarity_tower.parameters(), source.parameters()):
+        for ema, live in zip(self.similarity_tower.parameters(), self.text_encoder.parameters()):
             ema.lerp_(live.detach(), 1.0 - decay)
-        for ema, live in zip(self.similarity_tower.buffers(), source.buffers()):
+        for ema, live in zip(self.similarity_tower.buffers(), self.text_encoder.buffers()):
             ema.copy_(live)
 
     @torch.no_grad()
-    def report_similarity_embedding(self, batch: dict, text_emb: torch.Tensor) -> torch.Tensor:
+    def report_similarity_embedding(self, batch: dict, txt: TextFeatures) -> torch.Tensor:
         if self.similarity_tower is None:
-            return text_emb.detach()
+            return txt.global_features.detach()
         if self.options.similarity_encoder == "ema" and self.training:
             self._update_ema()
-        feats = self.similarity_tower["encoder"](batch["input_ids"], batch["attention_mask"])
-        return self.similarity_tower["proj"](feats.global_features)
+        return self.similarity_tower(batch["input_ids"], batch["attention_mask"]).global_features
 
     def content_words(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       word_mask: torch.Tensor) -> torch.Tensor:
@@ -97,5 +95,5 @@ class SISTAModel(LocalDualEncoder):
         out = super().outputs(batch, img, txt)
         out["content_word_mask"] = self.content_words(batch["input_ids"], txt.attention_mask, out["word_mask"])
         if "report_sim_emb" in self.outputs_needed:
-            out["report_sim_emb"] = self.report_similarity_embedding(batch, out["text_emb"])
+            out["report_sim_emb"] = self.report_similarity_embedding(batch, txt)
         return out

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from cxrvlp.layers.masked import l2_normalise
 from cxrvlp.objectives.global_mean import global_mean
 from cxrvlp.objectives.token_alignment import weighted_token_contrast
 
@@ -43,7 +43,7 @@ class FrontalLateralAlignmentLoss(nn.Module):
         if n == 0:
             return global_mean(frontal_queries.sum() + lateral_queries.sum(), 0)
         weights = mask.float() / mask.sum(dim=1, keepdim=True).clamp_min(1)
-        mean_over_studies = weighted_token_contrast(F.normalize(frontal_queries, dim=-1),
-                                                    F.normalize(lateral_queries, dim=-1), mask, weights,
+        mean_over_studies = weighted_token_contrast(l2_normalise(frontal_queries, dim=-1),
+                                                    l2_normalise(lateral_queries, dim=-1), mask, weights,
                                                     self.temperature)
         return global_mean(mean_over_studies * n, n)

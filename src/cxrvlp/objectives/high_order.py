@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cxrvlp.layers.masked import l2_normalise
 from cxrvlp.objectives.global_mean import global_mean
 from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
 from cxrvlp.objectives.sinkhorn import sinkhorn_knopp
@@ -38,7 +39,7 @@ class HighOrderAlignmentLoss(PrototypeAlignmentLoss):
         self.normalize = normalize
 
     def _unit(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=-1) if self.normalize else x
+        return l2_normalise(x, dim=-1) if self.normalize else x
 
     def forward(self, frontal: torch.Tensor, lateral: torch.Tensor, lateral_mask: torch.Tensor,
                 text: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,7 @@ class HighOrderAlignmentLoss(PrototypeAlignmentLoss):
                              f"{tuple(frontal.shape)}, {tuple(lateral.shape)}, {tuple(text.shape)} (set the "
                              "objective's dim to the projection dim)")
         mask = lateral_mask.bool()
-        protos = F.normalize(self.prototypes.weight, dim=-1)
+        protos = l2_normalise(self.prototypes.weight, dim=-1)
         codes = sinkhorn_knopp((self._unit(text) @ protos.T).detach(), self.epsilon, self.iterations)
 
         def cross_entropy(image: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cxrvlp import distributed
+from cxrvlp.layers.masked import l2_normalise
 
 MAX_LOGIT_SCALE = 100.0  # CLIP's bound on 1/tau
 
@@ -35,7 +36,7 @@ def pair_logits(image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor | f
     here), the columns gathered from every process with gradients."""
     if image.shape != text.shape:
         raise ValueError(f"image {tuple(image.shape)} and text {tuple(text.shape)} embeddings must match")
-    image, text = F.normalize(image, dim=-1), F.normalize(text, dim=-1)
+    image, text = l2_normalise(image, dim=-1), l2_normalise(text, dim=-1)
     all_image, all_text = distributed.gather_with_grad(image), distributed.gather_with_grad(text)
     own = torch.arange(image.shape[0], device=image.device) + distributed.rank() * image.shape[0]
     return PairLogits(scale * image @ all_text.T, scale * text @ all_image.T, own)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cxrvlp.layers.attention import cross_attention
-from cxrvlp.layers.masked import masked_mean, masked_softmax
+from cxrvlp.layers.masked import l2_normalise, masked_mean, masked_softmax
 from cxrvlp.objectives.pairwise import symmetric_pair_loss
 
 
@@ -41,7 +40,7 @@ class SimilarityAttentionFiltration(nn.Module):
         mean = masked_mean(sims, mask, dim=-2)
         logits = self.common(self.local(sims) * self.pooled(mean).unsqueeze(-2)).squeeze(-1)
         alpha = masked_softmax(logits, mask, dim=-1)
-        return F.normalize((alpha.unsqueeze(-1) * sims).sum(-2), dim=-1, eps=1e-8)
+        return l2_normalise((alpha.unsqueeze(-1) * sims).sum(-2), dim=-1, eps=1e-8)
 
 
 class LimitrLocalLoss(nn.Module):
@@ -92,8 +91,8 @@ class LimitrLocalLoss(nn.Module):
                                       normalise_over_queries=True)
         region_ctx, _ = cross_attention(r, w, self.attention_scale, query_mask=rm, context_mask=wm,
                                         normalise_over_queries=True)
-        word_sims = F.normalize(word_ctx * w, dim=-1, eps=1e-8)  # [Bt, Bi, W, D]
-        region_sims = F.normalize(region_ctx * r, dim=-1, eps=1e-8)  # [Bt, Bi, N, D]
+        word_sims = l2_normalise(word_ctx * w, dim=-1, eps=1e-8)  # [Bt, Bi, W, D]
+        region_sims = l2_normalise(region_ctx * r, dim=-1, eps=1e-8)  # [Bt, Bi, N, D]
         z_words = self.word_head(self.filtration(word_sims, wm.expand(word_sims.shape[:-1]))).squeeze(-1)
         z_regions = self.region_head(self.filtration(region_sims, rm.expand(region_sims.shape[:-1]))).squeeze(-1)
         return torch.stack([z_words, z_regions]).sigmoid()

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cxrvlp.layers.masked import l2_normalise
 from cxrvlp.objectives.sinkhorn import sinkhorn_knopp
 
 
@@ -53,9 +54,9 @@ class PrototypeAlignmentLoss(nn.Module):
             raise ValueError(f"prototype alignment expects image and text [B, {self.prototypes.in_features}], got "
                              f"{tuple(image.shape)} and {tuple(text.shape)} (set the objective's dim to the "
                              "projection dim)")
-        protos = F.normalize(self.prototypes.weight, dim=-1)
-        s_img = F.normalize(image, dim=-1) @ protos.T
-        s_txt = F.normalize(text, dim=-1) @ protos.T
+        protos = l2_normalise(self.prototypes.weight, dim=-1)
+        s_img = l2_normalise(image, dim=-1) @ protos.T
+        s_txt = l2_normalise(text, dim=-1) @ protos.T
         q_img = sinkhorn_knopp(s_img.detach(), self.epsilon, self.iterations)
         q_txt = sinkhorn_knopp(s_txt.detach(), self.epsilon, self.iterations)
         logp_img = F.log_softmax(s_img / self.temperature, dim=-1)

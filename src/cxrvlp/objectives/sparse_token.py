@@ -29,9 +29,9 @@ fixes it; the thresholded softmax adapts too but its selection is not part of th
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from cxrvlp.layers.masked import l2_normalise
 from cxrvlp.layers.sparse import SPARSE_NORMALISATIONS, sparse_normalise
 from cxrvlp.objectives.global_mean import global_mean
 from cxrvlp.objectives.token_alignment import token_contrast_per_study
@@ -69,17 +69,17 @@ class SparseTokenAlignmentLoss(nn.Module):
                 word_mask: torch.Tensor) -> torch.Tensor:
         """``patches [B, N, D]``, ``patch_mask [B, N]``, ``words [B, W, D]``, ``word_mask [B, W]`` (content words).
         Returns a scalar."""
-        patches, words = F.normalize(patches, dim=-1), F.normalize(words, dim=-1)
+        patches, words = l2_normalise(patches, dim=-1), l2_normalise(words, dim=-1)
         patch_mask, word_mask = patch_mask.bool(), word_mask.bool()
         to_patches, to_words = self.attention(words, word_mask, patches, patch_mask)
-        word_context = F.normalize(to_patches @ patches, dim=-1)
+        word_context = l2_normalise(to_patches @ patches, dim=-1)
         has_words = word_mask.any(dim=1)
         word_weights = word_mask.float() / word_mask.sum(1, keepdim=True).clamp_min(1)
         per_study = token_contrast_per_study(words, word_context, word_mask, word_weights, self.temperature)
         loss = global_mean(per_study.masked_fill(~has_words, 0.0).sum(), has_words.sum())
         if self.bidirectional:
             relevant = to_words.sum(dim=2) > 0
-            patch_context = F.normalize(to_words @ words, dim=-1)
+            patch_context = l2_normalise(to_words @ words, dim=-1)
             has_patches = relevant.any(dim=1)
             patch_weights = relevant.float() / relevant.sum(1, keepdim=True).clamp_min(1)
             per_study = token_contrast_per_study(patches, patch_context, relevant, patch_weights, self.temperature)

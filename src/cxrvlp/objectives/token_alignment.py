@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cxrvlp.layers.attention import cross_attention
+from cxrvlp.layers.masked import l2_normalise
 from cxrvlp.objectives.global_mean import global_mean
 
 
@@ -93,13 +94,13 @@ class TokenAlignmentLoss(nn.Module):
         """``[B]``: each study's weighted token contrast in one direction."""
         context, _ = cross_attention(tokens, others, 1.0 / self.temperature, context_mask=other_mask)
         weights = clipped_weights(token_attn, token_mask, *self.quantiles)
-        return token_contrast_per_study(tokens, F.normalize(context, dim=-1), token_mask, weights, self.temperature)
+        return token_contrast_per_study(tokens, l2_normalise(context, dim=-1), token_mask, weights, self.temperature)
 
     def forward(self, regions: torch.Tensor, region_mask: torch.Tensor, region_attn: torch.Tensor | None,
                 words: torch.Tensor, word_mask: torch.Tensor, word_attn: torch.Tensor | None) -> torch.Tensor:
         """``regions [B, N, D]``, ``region_mask [B, N]``, ``region_attn [B, N]`` or None (uniform), ``words
         [B, W, D]``, ``word_mask [B, W]``, ``word_attn [B, W]`` or None (uniform). Returns a scalar."""
-        regions, words = F.normalize(regions, dim=-1), F.normalize(words, dim=-1)
+        regions, words = l2_normalise(regions, dim=-1), l2_normalise(words, dim=-1)
         region_mask, word_mask = region_mask.bool(), word_mask.bool()
         per_study = self._direction(words, word_mask, word_attn, regions, region_mask)
         if self.bidirectional:
