@@ -9,6 +9,7 @@ from cxrvlp.objectives.gloria import GloriaLocalLoss
 from cxrvlp.objectives.high_order import HighOrderAlignmentLoss
 from cxrvlp.objectives.infonce import InfoNCELoss
 from cxrvlp.objectives.limitr import LimitrLocalLoss
+from cxrvlp.objectives.masked_image import MaskedPatchLoss
 from cxrvlp.objectives.masked_lm import MaskedLMLoss
 from cxrvlp.objectives.multiview_itc import MaskedInfoNCELoss, MultiViewITCLoss
 from cxrvlp.objectives.prototype_alignment import PrototypeAlignmentLoss
@@ -103,3 +104,13 @@ register_objective("semantic_instance_alignment", ("image_emb", "text_emb", "rep
                    _sia)(SemanticInstanceAlignmentLoss)
 register_objective("sparse_token_alignment", ("region_emb", "region_mask", "word_emb", "content_word_mask"),
                    _sta)(SparseTokenAlignmentLoss)
+# MPMA
+
+
+def _mim(b, g):
+    mask = torch.zeros(b, 6, dtype=torch.bool)
+    mask[:, :4] = True
+    return {"mim_pred": _randn(g, b, 6, 12), "mim_target": _randn(g, b, 6, 12), "mim_mask": mask}, {}
+
+
+register_objective("masked_patch_mse", ("mim_pred", "mim_target", "mim_mask"), _mim)(MaskedPatchLoss)

@@ -97,7 +97,7 @@ class PathologyAwareMasker:
         them; padding positions have word id None) and one generator per row."""
         masked = torch.zeros_like(input_ids, dtype=torch.bool)
         for i, text in enumerate(texts):
-            positions = _word_positions(word_ids[i], offsets[i])
+            positions = word_positions(word_ids[i], offsets[i])
             if not positions:
                 continue
             p = word_mask_probabilities(text, [span for span, _ in positions], self.probabilities)
@@ -109,7 +109,7 @@ class PathologyAwareMasker:
         return input_ids.masked_fill(masked, self.mask_token_id), labels
 
 
-def _word_positions(word_ids: list[int | None], offsets) -> list[tuple[tuple[int, int], list[int]]]:
+def word_positions(word_ids: list[int | None], offsets) -> list[tuple[tuple[int, int], list[int]]]:
     """``[((char start, char end), [token positions])]`` per word, special tokens left out."""
     words: dict[int, tuple[list[int], list[int]]] = {}
     for pos, (w, (s, e)) in enumerate(zip(word_ids, offsets)):

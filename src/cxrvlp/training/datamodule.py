@@ -23,12 +23,13 @@ class StudyDataModule(L.LightningDataModule):
     The recipe's ``data.targets`` are built here and drawn in the collate."""
 
     def __init__(self, cfg: DataConfig, tokenizer: Tokenizer, mean: float, std: float, seed: int = 0,
-                 max_length: int = 128):
+                 max_length: int = 128, image_grid: tuple[int, int] | None = None):
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self.preprocess = Preprocess(resize=cfg.resize, crop=cfg.crop, mean=mean, std=std, augment=cfg.augment)
         self.label_names = get_adapter(cfg.adapter).labels_for(cfg.root)
-        context = TargetContext(tokenizer=getattr(tokenizer, "tokenizer", None), label_names=self.label_names)
+        context = TargetContext(tokenizer=getattr(tokenizer, "tokenizer", None), label_names=self.label_names,
+                                image_grid=image_grid)
         self.collate = Collate(tokenizer, max_length, build_targets(cfg.targets, context))
         self.datasets: dict[str, StudyDataset] = {}
         self.skip_summary = ""

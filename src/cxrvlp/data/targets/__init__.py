@@ -24,11 +24,12 @@ _TARGETS: dict[str, Callable[..., Any]] = {}
 
 @dataclass
 class TargetContext:
-    """What a target builder may need from the recipe: the text tokenizer (a transformers fast tokenizer) and the
-    label names of the data set."""
+    """What a target builder may need from the recipe: the text tokenizer (a transformers fast tokenizer), the
+    label names of the data set and the image encoder's patch grid ``(h, w)`` at the training crop size."""
 
     tokenizer: Any = None
     label_names: Sequence[str] = ()
+    image_grid: tuple[int, int] | None = None
 
 
 def register_target(name: str):
@@ -68,4 +69,4 @@ def item_rngs(seeds: Sequence[int], name: str) -> list[np.random.Generator]:
     return [np.random.default_rng([int(s), salt]) for s in seeds]
 
 
-from cxrvlp.data.targets import findings, masked_words  # noqa: E402,F401  (registers the built-in targets)
+from cxrvlp.data.targets import findings, masked_words, paired_masking  # noqa: E402,F401  (registers them)
