@@ -105,3 +105,54 @@ def test_the_image_reaches_report_reconstruction_only_through_the_fusion(path):
     objectives["mlm"](out, batch).backward()
     reached = batch["frontal"].grad is not None and batch["frontal"].grad.abs().sum() > 0
     assert reached == path
+
+
+def test_a_batch_of_paired_image_only_and_report_only_studies(tiny):
+    """Each loss sees only the studies it can use, and one training step runs."""
+    from cxrvlp.data.dataset import Collate
+    from cxrvlp.objectives import InfoNCELoss, TokenAlignmentLoss, compute_losses
+
+    cfg, model, objectives = tiny
+    texts = ["Small left pleural effusion.", "Heart size is normal.", "", "", "Edema.", "Right pneumothorax."]
+    has_image = [True, True, True, True, False, False]
+    g = torch.Generator().manual_seed(3)
+    items = [{"frontal": torch.randn(1, 64, 64, generator=g) if img else torch.zeros(1, 64, 64), "lateral": None,
+              "has_image": img, "text": t, "labels": torch.zeros(2), "index": i, "seed": i, "study_id": str(i)}
+             for i, (t, img) in enumerate(zip(texts, has_image))]
+    grid = model.image_encoder.feature_grid(cfg.data.crop)
+    targets = build_targets(cfg.data.targets, TargetContext(model.text_encoder.tokenizer, image_grid=grid))
+    batch = Collate(Tokenize(model.text_encoder.tokenizer), 48, targets)(items)
+    assert batch["has_report"].tolist() == [True, True, False, False, True, True]
+    out = model.train()(batch)
+    paired = out["paired_mask"]
+    assert paired.tolist() == [True, True, False, False, False, False]
+    n = out["mim_mask"].shape[1]
+    assert not out["mim_mask"][4:].any() and (out["mim_mask"][:4].sum(1) == round(0.75 * n)).all()  # images only
+    rows = (batch["mlm_labels"] != IGNORE_INDEX).any(dim=1)
+    assert rows.tolist() == [True, True, False, False, True, True]  # MLM only where there is a report
+    terms = compute_losses(objectives, out, batch)
+    itc = InfoNCELoss(0.07)(out["image_emb"][paired], out["text_emb"][paired])
+    torch.testing.assert_close(terms["itc"], itc)
+    keep = paired.nonzero().flatten()
+    local = TokenAlignmentLoss(0.1)(out["region_emb"][keep], out["region_mask"][keep], out["region_attn"],
+                                    out["word_emb"][keep], out["word_mask"][keep], out["word_attn"])
+    torch.testing.assert_close(terms["local"], local)
+    terms["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_collections_are_mixed_by_weight(tiny_phantom):
+    from cxrvlp.data.sampler import SeededSampler
+    from cxrvlp.training.datamodule import StudyDataModule
+
+    cfg = load_recipe("mpma-tiny", [f"data.root={tiny_phantom}", "data.unpaired=true",
+                                    f"data.collections=[{{adapter: phantom, root: {tiny_phantom}, weight: 3.0}}]",
+                                    "data.targets=[]"])
+    dm = StudyDataModule(cfg.data, lambda texts, n: None, mean=0.5, std=0.5)
+    dm.setup()
+    n_main = len(dm.datasets["train"]) // 2
+    assert len(dm.datasets["train"]) == 2 * n_main and dm.train_weights is not None
+    sampler = SeededSampler(len(dm.datasets["train"]), 0, True, dm.train_weights)
+    drawn = np.array([i for epoch in range(20) for i, _ in (sampler.set_epoch(epoch) or sampler)])
+    share = (drawn >= n_main).mean()
+    assert abs(share - 0.75) < 0.05  # weight 3 against the main collection's 1

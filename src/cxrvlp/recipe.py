@@ -51,6 +51,13 @@ class DataConfig:
     report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION")
     # batch targets built in the collate from each item's seed (cxrvlp.data.targets): names or {name, **options}
     targets: list = field(default_factory=list)
+    # keep studies without an image or without a report (image-only / report-only): each loss then sees only the
+    # studies it can use (the batch carries has_image / has_report); needed by `collections` of unpaired data
+    unpaired: bool = False
+    # more training collections mixed in, [{adapter, root, weight}]: an item of collection c is drawn with
+    # probability proportional to weight_c / size_c (the main adapter/root has weight 1), so each collection's
+    # share of an epoch follows its weight whatever its size; validation and test stay on the main collection
+    collections: list = field(default_factory=list)
     cache_resized: bool = True
     limit_studies: int = 0  # 0 = all; >0 keeps the first N studies of each split (tiny runs)
 

@@ -27,11 +27,12 @@ class StudyDataset(Dataset):
 
     def __init__(self, studies: Sequence[Study], preprocess: transforms.Preprocess, train: bool,
                  label_names: Sequence[str] = (), use_lateral: bool = True,
-                 report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION"), cache_resized: bool = False):
+                 report_sections: tuple[str, ...] = ("FINDINGS", "IMPRESSION"), cache_resized: bool = False,
+                 unpaired: bool = False):
         if not studies:
             raise ValueError("StudyDataset got no studies (check the data root and split)")
         no_frontal = [s.study_id for s in studies if not s.frontal]
-        if no_frontal:
+        if no_frontal and not unpaired:
             raise ValueError(f"{len(no_frontal)} studies have no frontal image (e.g. {no_frontal[:3]}); an image "
                              "data set needs images (report-only adapters such as iu_xray_reports are for text work)")
         self.studies = list(studies)
@@ -39,6 +40,7 @@ class StudyDataset(Dataset):
         self.label_names = tuple(label_names)
         self.use_lateral, self.report_sections = use_lateral, report_sections
         self._cache: dict[str, torch.Tensor] | None = {} if cache_resized else None
+        self.unpaired = unpaired
 
     def __len__(self) -> int:
         return len(self.studies)
@@ -67,19 +69,25 @@ class StudyDataset(Dataset):
         i, seed = key if isinstance(key, tuple) else (key, None)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         study = self.studies[i]
-        frontal = self._image(self._pick(study.frontal, g).path, g)
+        if study.frontal:
+            frontal = self._image(self._pick(study.frontal, g).path, g)
+        else:  # a report-only study (unpaired data): no image loss sees this stand-in (has_image is false)
+            frontal = torch.zeros(1, self.preprocess.crop, self.preprocess.crop)
         lateral = None
         if self.use_lateral and study.lateral:
             lateral = self._image(self._pick(study.lateral, g).path, g)
         labels = torch.tensor([study.labels.get(n, math.nan) for n in self.label_names], dtype=torch.float32)
         return {"index": i, "seed": seed if seed is not None else i, "study_id": study.study_id, "frontal": frontal,
-                "lateral": lateral, "text": study.report_text(self.report_sections), "labels": labels}
+                "has_image": bool(study.frontal), "lateral": lateral, "text": study.report_text(self.report_sections),
+                "labels": labels}
 
 
 class Collate:
     """Batch items; laterals are packed (``lateral [L, 1, C, C]`` with ``lateral_index [L]`` into the batch) and
-    ``has_lateral [B]`` marks which studies have one, so no loss ever sees a fake blank image. ``targets``
-    (:func:`cxrvlp.data.targets.build_targets`) add their keys, drawn from each item's seed."""
+    ``has_lateral [B]`` marks which studies have one, so no loss ever sees a fake blank image. ``has_image [B]`` and
+    ``has_report [B]`` mark the studies of unpaired data (a report-only study's frontal is a zero stand-in that
+    only losses reading ``has_image`` may be given). ``targets`` (:func:`cxrvlp.data.targets.build_targets`) add
+    their keys, drawn from each item's seed."""
 
     def __init__(self, tokenizer: Tokenizer, max_length: int, targets: Sequence = ()):
         self.tokenizer, self.max_length, self.targets = tokenizer, max_length, list(targets)
@@ -98,6 +106,8 @@ class Collate:
             "lateral": lateral,
             "lateral_index": torch.tensor(lat_idx, dtype=torch.long),
             "has_lateral": torch.tensor([it["lateral"] is not None for it in items]),
+            "has_image": torch.tensor([it.get("has_image", True) for it in items]),
+            "has_report": torch.tensor([bool(t.strip()) for t in texts]),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             "labels": torch.stack([it["labels"] for it in items]),

@@ -21,8 +21,13 @@ class SeededSampler(Sampler):
     (:mod:`cxrvlp.data.targets`) draw from it too. An unshuffled (evaluation) sampler keeps the seeds of epoch 0
     in every epoch, so validation masks the same words each time."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, weights=None):
+        """``weights [n]`` (optional, shuffled sampling only): each epoch draws ``n`` items with replacement with
+        these relative probabilities (mixing collections of different sizes) instead of a permutation."""
         self.n, self.seed, self.shuffle, self.epoch = n, int(seed), shuffle, 0
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if self.weights is not None and (self.weights.shape != (n,) or not shuffle or (self.weights < 0).any()):
+            raise ValueError("sampler weights must be n non-negative values, for shuffled sampling")
 
     def set_epoch(self, epoch: int) -> None:  # called by Lightning before every epoch
         self.epoch = int(epoch)
@@ -36,7 +41,10 @@ class SeededSampler(Sampler):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.shuffle else 0))
-        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        else:
+            order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
         seeds = torch.randint(0, 2**62, (self.n,), generator=g)
         world, rank = self._shard()
         total = len(self) * world

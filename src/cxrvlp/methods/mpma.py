@@ -16,6 +16,12 @@ and the unmasked pair through the encoders for global and local alignment (GLA: 
 ``region_emb``, ``word_emb`` as :class:`LocalDualEncoder`, read by InfoNCE and token alignment). The fused [CLS]
 (``fused_emb [B, fusion_dim]``) is the multi-modal representation for downstream tasks (:meth:`fuse`).
 A branch no objective reads is not built (MPMA without MIM has no pixel decoder) and not run.
+
+Unpaired data (``data.unpaired: true``, ``data.collections``): a study without a report (an image archive) or
+without an image (a report collection) is marked by the batch's ``has_image`` / ``has_report``; the model gives
+``paired_mask [B]`` (both), which the GLA terms read, takes ``word_mask`` / ``region_mask`` of unpaired studies to
+false (the token alignment skips them) and ``mim_mask`` to false on studies without an image (MLM needs nothing:
+a study without a report has no word to mask).
 """
 from __future__ import annotations
 
@@ -99,6 +105,12 @@ class MPMAModel(LocalDualEncoder):
 
     def forward(self, batch: dict) -> dict:
         out = super().forward(batch)  # the unmasked pair: global and local alignment
+        b = batch["frontal"].shape[0]
+        has_image = batch.get("has_image", torch.ones(b, dtype=torch.bool)).to(out["image_emb"].device).bool()
+        has_report = batch.get("has_report", torch.ones(b, dtype=torch.bool)).to(out["image_emb"].device).bool()
+        paired = has_image & has_report
+        out.update(paired_mask=paired, word_mask=out["word_mask"] & paired.unsqueeze(1),
+                   region_mask=out["region_mask"] & paired.unsqueeze(1))
         if self.mlm_head is None and self.pixel_decoder is None:
             return out
         missing = [k for k in ("mim_mask", "mlm_input_ids", "mlm_labels") if k not in batch]
@@ -118,5 +130,5 @@ class MPMAModel(LocalDualEncoder):
             target = normalised_patches(images, self.patch_size) if self.options.norm_pixels else \
                 patchify(images, self.patch_size)
             out.update(mim_pred=self.pixel_decoder(fused["image"], fused["token_index"], hidden),
-                       mim_target=target, mim_mask=hidden)
+                       mim_target=target, mim_mask=hidden & has_image.unsqueeze(1))
         return out
