@@ -10,14 +10,14 @@ from cxrvlp import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cxrvlp.cli import data, demo, evaluate, explain, phantom, pretrain, report
+    from cxrvlp.cli import data, demo, embed, evaluate, explain, export, phantom, pretrain, report, zeroshot
 
     parser = argparse.ArgumentParser(
         prog="cxrvlp", description="Chest X-ray vision-language pre-training: generate a phantom, pre-train a "
         "recipe, evaluate a checkpoint.", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cxrvlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (phantom, data, pretrain, evaluate, report, explain, demo):
+    for module in (phantom, data, pretrain, evaluate, report, explain, export, embed, zeroshot, demo):
         module.register(sub)
     return parser
 
@@ -28,6 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, ModuleNotFoundError) as e:  # a missing optional extra too
         print(f"cxrvlp {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -8,9 +8,14 @@ DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="data set utilities (prepare: resize once into fast shards)",
+    p = sub.add_parser("data", help="data set utilities (list: the adapters; prepare: resize once into fast shards)",
                        description="Data set utilities.")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    lst = dsub.add_parser("list", help="every registered data adapter with the layout it reads, one line each",
+                          description="Print every registered adapter (the names --set data.adapter=NAME, "
+                          "--dataset NAME and --adapter NAME take) and the files it expects under its root, one line "
+                          "each: NAME<TAB>LAYOUT. Details: docs/datasets.md.")
+    lst.set_defaults(func=run_list)
     prep = dsub.add_parser(
         "prepare", help="resize every image of a data set once into memory-mapped uint8 shards",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -30,6 +35,14 @@ def register(sub) -> None:
     prep.add_argument("--overwrite", action="store_true", help="delete a previous preparation in --out first")
     prep.add_argument("--no-progress", action="store_true", help="no progress bar")
     prep.set_defaults(func=run_prepare)
+
+
+def run_list(args) -> int:
+    from cxrvlp.data.adapters import ADAPTERS
+
+    for name, adapter in ADAPTERS.items():
+        print(f"{name}\t{adapter.layout or '(no layout recorded)'}")
+    return 0
 
 
 def run_prepare(args) -> int:

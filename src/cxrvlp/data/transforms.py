@@ -41,6 +41,13 @@ def gray_array(im: Image.Image, where: str = "image") -> np.ndarray:
     arr = np.asarray(im, dtype=np.float64)
     if arr.ndim != 2:
         raise OSError(f"{where}: unsupported image mode {im.mode!r} with shape {arr.shape}")
+    return scale_by_range(arr, where)
+
+
+def scale_by_range(arr: np.ndarray, where: str = "image") -> np.ndarray:
+    """``(x - min) / (max - min)`` as float32 ``[H, W]``: how images deeper than 8 bits are read (:func:`gray_array`).
+    A constant image gives zeros and a warning; NaN or infinite values are an error."""
+    arr = np.asarray(arr, dtype=np.float64)
     low, high = float(arr.min()), float(arr.max())
     if not np.isfinite([low, high]).all():
         raise OSError(f"{where}: the image holds NaN or infinite values")

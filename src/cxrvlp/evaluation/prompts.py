@@ -47,3 +47,34 @@ COVID_PROMPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 PROMPTS = {**PHANTOM_PROMPTS, **COVID_PROMPTS}  # by label name: what zero-shot evaluation looks up
+
+
+def read_prompts(path) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """A user's prompt file (YAML or JSON) in the shape of :data:`PROMPTS`::
+
+        pleural_effusion:
+          positive: ["Pleural effusion.", "Small left pleural effusion."]
+          negative: ["No pleural effusion."]
+
+    Every label needs at least one positive and one negative sentence; anything else is an error naming the label."""
+    from pathlib import Path
+
+    from cxrvlp.recipe import yaml_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such prompt file")
+    raw = yaml_load(path.read_text())
+    example = "{label: {positive: [sentence, ...], negative: [sentence, ...]}}"
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path}: expected a mapping {example}")
+    out = {}
+    for label, sets in raw.items():
+        if not isinstance(sets, dict) or set(sets) - {"positive", "negative"}:
+            raise ValueError(f"{path}: label {label!r} must map to {{positive: [...], negative: [...]}}")
+        pos, neg = ([sets.get(k)] if isinstance(sets.get(k), str) else list(sets.get(k) or ())
+                    for k in ("positive", "negative"))
+        if not pos or not neg or not all(isinstance(s, str) and s.strip() for s in pos + neg):
+            raise ValueError(f"{path}: label {label!r} needs non-empty positive and negative sentences ({example})")
+        out[str(label)] = (tuple(pos), tuple(neg))
+    return out

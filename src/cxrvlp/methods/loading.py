@@ -54,6 +54,37 @@ def _without_pretrained_sources(config: dict) -> dict:
     return config
 
 
+def with_text_path(config: dict, text_path: str | Path | None) -> dict:
+    """The recipe dict with its local text model folder (``text_encoder.path``) moved to ``text_path`` (the
+    tokenizer's too when it was read from the same folder); unchanged for ``None``."""
+    if text_path is None:
+        return config
+    text = dict(config.get("text_encoder") or {})
+    if text.get("name") != "hf":
+        raise ValueError(f"text_path is for recipes with a local text model folder (text_encoder.name=hf); this one "
+                         f"uses {text.get('name')!r}")
+    old = text.get("path")
+    text["path"] = str(text_path)
+    if text.get("tokenizer_path") in (None, old):
+        text.pop("tokenizer_path", None)
+    return {**config, "text_encoder": text}
+
+
+def check_text_source(text_encoder: dict, where: str | Path) -> None:
+    """A recipe's local text model folder (and tokenizer folder) must still exist; if not, a message that says
+    how to go on (``FileNotFoundError``)."""
+    if text_encoder.get("name") != "hf":
+        return
+    for key in ("path", "tokenizer_path"):
+        folder = text_encoder.get(key)
+        if folder and not Path(folder).expanduser().is_dir():
+            raise FileNotFoundError(
+                f"{where}: the recipe's text model folder text_encoder.{key}={folder} no longer exists. Pass its new "
+                "place (cxrvlp.load(..., text_path=NEW), --text-path NEW), export the run once it is found "
+                "(cxrvlp export RUN --out DIR --text-path NEW; an export carries its text model), or load the image "
+                "encoder alone (cxrvlp.load(..., text=False))")
+
+
 def upgrade_state_dict(state: dict) -> dict:
     """Keys of a checkpoint written before the ``model.`` / ``objectives.`` split get the ``model.`` prefix."""
     if any(k.startswith("model.") for k in state):
@@ -75,9 +106,10 @@ def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
 
 
-def load_pretrained(path: str | Path, map_location: str = "cpu") -> Pretrained:
+def load_pretrained(path: str | Path, map_location: str = "cpu", text_path: str | Path | None = None) -> Pretrained:
     """Rebuild model and objectives from the config stored in a checkpoint and load their weights strictly: any
-    missing or unexpected key is an error. The model is returned in eval mode."""
+    missing or unexpected key is an error. The model is returned in eval mode. ``text_path``: the new place of the
+    recipe's local text model folder if it has moved (:func:`with_text_path`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -86,7 +118,8 @@ def load_pretrained(path: str | Path, map_location: str = "cpu") -> Pretrained:
         raw = ckpt["hyper_parameters"]["config"]
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a cxrvlp checkpoint (no hyper_parameters.config)") from e
-    cfg = from_dict(_without_pretrained_sources(raw))
+    cfg = from_dict(_without_pretrained_sources(with_text_path(raw, text_path)))
+    check_text_source(cfg.text_encoder, path)
     model, objectives = build_pretraining(cfg)
     holder = nn.ModuleDict({"model": model, "objectives": objectives})
     result = holder.load_state_dict(upgrade_state_dict(ckpt["state_dict"]), strict=False)
@@ -99,6 +132,6 @@ def load_pretrained(path: str | Path, map_location: str = "cpu") -> Pretrained:
     return Pretrained(model, objectives, cfg, str(path), sha)
 
 
-def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
+def load_model(path: str | Path, map_location: str = "cpu", text_path: str | Path | None = None) -> nn.Module:
     """The pre-trained model of a checkpoint (:func:`load_pretrained`), in eval mode."""
-    return load_pretrained(path, map_location).model
+    return load_pretrained(path, map_location, text_path).model
