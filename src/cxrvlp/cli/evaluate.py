@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-TASKS = ("linear", "zeroshot", "retrieval", "segment", "detect", "grounding")
+TASKS = ("linear", "zeroshot", "retrieval", "segment", "detect", "grounding", "vqa")
 BOTH_TEXT_TASKS = "zeroshot+retrieval"  # what the task-less form runs
 
 
@@ -84,6 +84,20 @@ def register(sub) -> None:
     g.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=run_grounding)
+    v = tasks.add_parser("vqa", help="closed-set visual question answering with a small answer head on frozen "
+                         "pair features (phantom questions from the ground truth, VQA-RAD, SLAKE)",
+                         description="Train an answer head on the train questions and score the held-out ones: "
+                         "accuracy per question type beside the majority answer (cxrvlp/vqa/evaluate.py).")
+    v.add_argument("model", metavar="CHECKPOINT")
+    v.add_argument("--out", required=True, help="folder for metrics.json, results.md")
+    v.add_argument("--dataset", default="phantom", choices=("phantom", "vqa_rad", "slake"))
+    v.add_argument("--data-root", help="data set root (default: the checkpoint's phantom)")
+    v.add_argument("--epochs", type=int, default=30)
+    v.add_argument("--batch-size", type=int, default=64)
+    v.add_argument("--limit", type=int, default=0, help="keep N questions, evenly spaced (quick runs)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--no-progress", action="store_true")
+    v.set_defaults(func=run_vqa)
     tasks._name_parser_map = tasks.choices = _AnyChoice(tasks._name_parser_map)
 
 
@@ -185,6 +199,14 @@ def run_text(args) -> int:
     print(markdown_table(results))
     print(f"results: {args.out}")
     return 0
+
+
+def run_vqa(args) -> int:
+    from cxrvlp.vqa.evaluate import evaluate_vqa
+
+    evaluate_vqa(args.model, args.out, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
+                 batch_size=args.batch_size, seed=args.seed, limit=args.limit, progress=not args.no_progress)
+    return _print({}, args.out)
 
 
 def run_grounding(args) -> int:
