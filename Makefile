@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"cxrvlp needs Python 3.11, found {sys.version.split()[0]}"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[weights,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[weights,tensorboard,detection,dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

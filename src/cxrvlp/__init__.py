@@ -4,7 +4,7 @@
 see :func:`cxrvlp.export.load`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def load(path, text: bool = True, text_path=None, map_location="cpu"):

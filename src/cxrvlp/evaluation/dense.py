@@ -18,7 +18,7 @@ from cxrvlp.evaluation import fractions as fr
 from cxrvlp.evaluation import head_training as ht
 from cxrvlp.evaluation import plots
 from cxrvlp.evaluation.data import EvalData, box_classes, crop_boxes, crop_masks, evaluated_image, mask_classes
-from cxrvlp.evaluation.detection import IOU_THRESHOLDS, PyramidFCOS, mean_average_precision
+from cxrvlp.evaluation.detection import IOU_THRESHOLDS, PyramidFCOS, mean_average_precision, require_pycocotools
 from cxrvlp.evaluation.encoder_source import EncoderSource
 from cxrvlp.evaluation.features import cached_features, load_images, pyramid
 from cxrvlp.evaluation.results import protocol, summary_markdown, summary_row, write_run
@@ -195,6 +195,7 @@ def segmentation_task(data: EvalData, classes: tuple[str, ...] = (), missing: st
 
 
 def detection_task(data: EvalData, classes: tuple[str, ...] = (), missing: str | None = None) -> DetectionTask:
+    require_pycocotools()  # the optional `detection` extra: fail now, not after training the heads
     classes = tuple(classes) or box_classes(data.splits["train"])
     if not classes:
         raise ValueError(f"{data.root}: adapter {data.adapter!r} gives no boxes to detect")

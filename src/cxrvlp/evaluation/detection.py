@@ -74,14 +74,27 @@ class PyramidFCOS(FCOS):
         return self.postprocess_detections(split, [list(a.split(per_level)) for a in anchors], images.image_sizes)
 
 
+PYCOCOTOOLS_MISSING = ("detection mAP needs pycocotools, the backend of torchmetrics' MeanAveragePrecision: "
+                       "pip install 'cxrvlp[detection]'")
+
+
+def require_pycocotools() -> None:
+    """Fail before any head is trained when the optional ``detection`` extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("pycocotools") is None:
+        raise ModuleNotFoundError(PYCOCOTOOLS_MISSING)
+
+
 def mean_average_precision(preds: list[dict], truth: list[dict]) -> dict:
     """mAP over ``IOU_THRESHOLDS`` (``map``), at IoU 0.5 (``map_50``) and per class (``map_per_class``)."""
     from torchmetrics.detection import MeanAveragePrecision
 
+    require_pycocotools()
     try:
         metric = MeanAveragePrecision(box_format="xyxy", iou_thresholds=list(IOU_THRESHOLDS), class_metrics=True)
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError("detection mAP needs pycocotools (pip install pycocotools)") from e
+        raise ModuleNotFoundError(PYCOCOTOOLS_MISSING) from e
     metric.update([{k: p[k].detach() for k in ("boxes", "scores", "labels")} for p in preds], truth)
     out = metric.compute()
     per_class = out["map_per_class"].reshape(-1).tolist()
