@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cxrvlp.evaluation.zeroshot_retrieval import evaluate
@@ -94,6 +95,42 @@ def pretrain_and_evaluate(name: str, cfg, run_dir: Path, seed: int, progress: bo
     results = evaluate(ckpt, run_dir / "eval", data_root=eval_root and str(eval_root), split=eval_splits,
                        pool_sizes=(0, 100), seed=seed, progress=progress)
     return ckpt, results, {"pretrain_s": round(train_s, 1), "evaluate_s": round(time.perf_counter() - t0, 1)}
+
+
+def seed_table(per_run: dict, metrics) -> dict:
+    """``{run: {metric: {"mean", "seeds", "spread"}}}`` from ``{run: {seed: result}}``; ``metrics(result)`` gives a
+    result's numbers; the spread is max - min over the seeds (None with one seed)."""
+    out = {}
+    for name, seeds in per_run.items():
+        rows = [metrics(r) for r in seeds.values()]
+        out[name] = {}
+        for key in rows[0]:
+            values = [r[key] for r in rows if r[key] is not None]
+            out[name][key] = {"mean": _finite(np.mean(values)) if values else None,
+                              "seeds": [_finite(v) for v in values],
+                              "spread": _finite(max(values) - min(values)) if len(values) > 1 else None}
+    return out
+
+
+def seed_table_markdown(summary: dict, chance: dict | None = None) -> str:
+    """One row per run: the mean over seeds with each seed in brackets; a last row with the chance levels."""
+    cols = list(next(iter(summary.values())))
+    lines = ["| run | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
+    for name, row in summary.items():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if v["mean"] is None:
+                cells.append("–")
+            elif len(v["seeds"]) > 1:
+                cells.append(f"{v['mean']:.3f} ({' / '.join(f'{s:.3f}' for s in v['seeds'])})")
+            else:
+                cells.append(f"{v['mean']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if chance:
+        lines.append("| chance | " + " | ".join(f"{chance[c]:.3f}" if chance.get(c) is not None else "–"
+                                                 for c in cols) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def common_arguments(p: argparse.ArgumentParser, out: str, studies: int, epochs: int) -> None:

@@ -35,13 +35,21 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cxrvlp.evaluation.grounding_eval import evaluate_grounding
 from cxrvlp.recipe import load_recipe
 from fl_phantom import FL, FROZEN_TEXT, ONE_THREAD
-from recipes_phantom import SHARED, _finite, common_arguments, ensure_phantom, pretrain_and_evaluate, summarise
+from recipes_phantom import (
+    SHARED,
+    _finite,
+    common_arguments,
+    ensure_phantom,
+    pretrain_and_evaluate,
+    seed_table,
+    seed_table_markdown,
+    summarise,
+)
 
 RUNS = {"convirt": ("convirt", []), "mgca": ("mgca", []), "sista": ("sista", []),
         "sista-no-sia": ("sista", ["objectives.sia.mode=none"]),
@@ -90,41 +98,6 @@ def _metrics(run: dict) -> dict:
     return out
 
 
-def table(per_run: dict) -> dict:
-    """Mean, per-seed values and spread (max - min) of every metric of every run."""
-    out = {}
-    for name, seeds in per_run.items():
-        rows = [_metrics(r) for r in seeds.values()]
-        out[name] = {}
-        for key in rows[0]:
-            values = [r[key] for r in rows if r[key] is not None]
-            out[name][key] = {"mean": _finite(np.mean(values)) if values else None,
-                              "seeds": [_finite(v) for v in values],
-                              "spread": _finite(max(values) - min(values)) if len(values) > 1 else None}
-    return out
-
-
-def to_markdown(summary: dict, chance: dict) -> str:
-    cols = list(next(iter(summary.values())))
-    head = ["run", *cols]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for name, row in summary.items():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if v["mean"] is None:
-                cells.append("–")
-            elif len(v["seeds"]) > 1:
-                cells.append(f"{v['mean']:.3f} ({' / '.join(f'{s:.3f}' for s in v['seeds'])})")
-            else:
-                cells.append(f"{v['mean']:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if chance:
-        lines.append("| chance | " + " | ".join(f"{chance[c]:.3f}" if chance.get(c) is not None else "–"
-                                                 for c in cols) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def _chance(per_run: dict) -> dict:
     """Chance levels of the label-aware and grounding scores (the same evaluation data for every run)."""
     for seeds in per_run.values():
@@ -163,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                eval_splits, args.seed, args.progress)
     per_run = {name: {f"seed{seed}": jobs[name, seed].result() for (n, seed) in jobs if n == name}
                for name in args.runs}
-    summary = table(per_run)
+    summary = seed_table(per_run, _metrics)
     chance = _chance(per_run)
     report = {
         "benchmark": "sista_phantom",
@@ -184,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": per_run,
     }
     (out / "sista_phantom.json").write_text(json.dumps(report, indent=2))
-    (out / "sista_phantom.md").write_text(to_markdown(summary, chance))
+    (out / "sista_phantom.md").write_text(seed_table_markdown(summary, chance))
     print(json.dumps({k: report[k] for k in ("benchmark", "protocol", "chance", "table")}, indent=2))
     return report
 

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def build_datamodule(model, cfg: RecipeConfig) -> StudyDataModule:
     dc = model.image_encoder.data_config
     return StudyDataModule(cfg.data, Tokenize(model.text_encoder.tokenizer), mean=float(dc["mean"][0]),
-                           std=float(dc["std"][0]), seed=cfg.trainer.seed, max_length=model.text_encoder.max_length)
+                           std=float(dc["std"][0]), seed=cfg.trainer.seed, max_length=model.text_encoder.max_length,
+                           image_grid=tuple(model.image_encoder.feature_grid(cfg.data.crop)))
 
 
 class DataRecord(L.Callback):
