@@ -7,7 +7,8 @@ from pathlib import Path
 
 LIBRARY = ["cxrvlp.methods", "cxrvlp.objectives", "cxrvlp.encoders", "cxrvlp.data", "cxrvlp.layers", "cxrvlp.recipe",
            "cxrvlp.optim", "cxrvlp.text", "cxrvlp.phantom", "cxrvlp.evaluation.zeroshot_retrieval",
-           "cxrvlp.methods.loading", "cxrvlp.export", "cxrvlp.export.writer", "cxrvlp.export.inference"]
+           "cxrvlp.methods.loading", "cxrvlp.export", "cxrvlp.export.writer", "cxrvlp.export.inference", "cxrvlp.vqa",
+           "cxrvlp.vqa.evaluate", "cxrvlp.evaluation.reconstruction", "cxrvlp.evaluation.grounding_eval"]
 PROGRAM = ("cxrvlp.training", "cxrvlp.cli")
 SRC = Path(__file__).resolve().parents[1] / "src" / "cxrvlp"
 
