@@ -50,6 +50,8 @@ def run(tiny_phantom, tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(run):
     folder = run[0].parent / "model"
+    assert main(["evaluate", str(run[0] / "checkpoints" / "last.ckpt"), "--out", str(run[0] / "eval"),
+                 "--no-progress"]) == 0  # results in the run folder go into the model card
     assert main(["export", str(run[0]), "--out", str(folder)]) == 0
     return folder
 
@@ -91,6 +93,7 @@ def test_export_folder_describes_itself(run, exported):
     assert "Research use only" in card and "must not be used for diagnosis" in card
     assert data["splits"]["train"]["study_ids_sha256"] in card and "after 1 of 1 epochs" in card
     assert "convirt-tiny" in card and "timm.create_model" in card
+    assert "### `eval/metrics.json`" in card and "of this checkpoint" in card and "zero-shot AUROC (mean)" in card
 
 
 def test_fresh_interpreter_load_gives_the_checkpoint_embeddings(run, exported, tiny_phantom, tmp_path):

@@ -39,7 +39,7 @@ def load(path: str | Path, text: bool = True, text_path: str | Path | None = Non
     ``image_encoder`` for local features, ``logit_scale``); ``preprocess``: any image → ``[C, crop, crop]``
     (:class:`~cxrvlp.export.preprocess.ImagePreprocess`); ``tokenizer``: texts → ``{"input_ids",
     "attention_mask"}`` (``None`` with ``text=False``). ``text_path``: checkpoints only, the new place of a moved
-    local text model folder."""
+    local text model folder. ``map_location``: the device the model is put on (``preprocess`` gives CPU tensors)."""
     path = Path(path).expanduser()
     if path.is_dir() and (path / CONFIG).is_file():
         if text_path is not None:
@@ -52,6 +52,7 @@ def load(path: str | Path, text: bool = True, text_path: str | Path | None = Non
                                 "checkpoints/last.ckpt, or export it with `cxrvlp export`)")
     else:
         raise FileNotFoundError(f"{path}: no such export folder or checkpoint")
+    model.to(map_location)
     preprocess = ImagePreprocess(model.config["preprocess"])
     tokenizer = None
     if model.has_text:
