@@ -39,6 +39,7 @@ def user_folder(tmp_path):
     Image.fromarray(a.astype(np.float32) / 7.0).save(root / "float.tif")
     write_dicom(root / "scan.dcm", a.astype(np.uint16) * 16, bits_stored=12)
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.fromarray(a).save(root / "grey8.tif")  # a second file with the id grey8: counted, the PNG kept
     (root / ".hidden").mkdir()
     Image.fromarray(a).save(root / ".hidden" / "skip.png")
     (root / "grey8.txt").write_text("FINDINGS: Small left pleural effusion.\nIMPRESSION: Effusion.\n")
@@ -64,7 +65,9 @@ def test_folder_adapter(user_folder):
     assert by_id["grey8"].report_text() == "Small left pleural effusion. Effusion."
     assert by_id["float"].report_text() == "" and by_id["float"].labels == {}
     assert skips.counts == {"label row names no image file": 1, "unreadable label cell": 1,
-                            "study without a usable frontal image": 2, "truncated PNG (no IEND chunk)": 1}
+                            "study without a usable frontal image": 2, "truncated PNG (no IEND chunk)": 1,
+                            "second image file with the same name": 1}
+    assert by_id["grey8"].frontal[0].path.suffix == ".png"
     only_train = {s.study_id for s in load_studies("folder", str(user_folder), ("train",))[0]}
     assert "grey8" in only_train and not only_train & {"grey16", "sub/colour"}  # "float": its patient hash decides
 

@@ -39,16 +39,22 @@ CSV_COLUMNS = ("path", "image_id", "study_id", "patient_id", "view", "split", "r
 ALL_SPLITS = ("train", "validate", "test")
 
 
-def folder_images(root: str | Path) -> dict[str, Path]:
-    """``{image id: path}`` for every image file below ``root`` (sorted; hidden folders and files left out)."""
+def folder_images(root: str | Path, skips: SkipLog | None = None) -> dict[str, Path]:
+    """``{image id: path}`` for every image file below ``root`` (sorted; hidden folders and files left out). Two files
+    with one id (``a.png`` and ``a.dcm``): the first in sorted order is kept, the other counted in ``skips``."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
-    out = {}
+    out: dict[str, Path] = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
         if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file() and not any(s.startswith(".") for s in rel.parts):
-            out[rel.with_suffix("").as_posix()] = p
+            image_id = rel.with_suffix("").as_posix()
+            if image_id in out:
+                if skips is not None:
+                    skips.add("second image file with the same name", f"{p} (kept {out[image_id].name})")
+                continue
+            out[image_id] = p
     return out
 
 
@@ -79,7 +85,7 @@ def read_folder(root: str | Path, splits: tuple[str, ...] = ALL_SPLITS, skips: S
     """One study per image below ``root`` (module docstring)."""
     root = Path(root)
     skips = skips if skips is not None else SkipLog()
-    images = folder_images(root)
+    images = folder_images(root, skips)
     by_name: dict[str, list[str]] = {}
     for image_id, path in images.items():
         by_name.setdefault(path.name, []).append(image_id)
