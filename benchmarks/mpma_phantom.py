@@ -95,7 +95,7 @@ def run_one(name: str, overrides: list[str], run_dir: Path, eval_root: Path, eva
 
 
 def _metrics(run: dict) -> dict:
-    auroc = [r["mean"] for r in run["linear_1pct"] if "AUROC" in r["metric"] and "mean" in r["metric"].lower()]
+    auroc = [r["mean"] for r in run["linear_1pct"] if r["metric"] == "AUROC"]  # the mean over the labels
     words, patches = run.get("finding_words") or {}, run.get("finding_patches") or {}
     i2r = run["retrieval"].get("image_to_report@pool100", {})
     return {"zero_shot": run["zero_shot_mean_auroc"], "R@10": i2r.get("10"),

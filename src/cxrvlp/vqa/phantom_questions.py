@@ -8,7 +8,8 @@ For each study (its first frontal image):
 - location: "Which zone is the <nodule / mass> in?" → upper / mid / lower; "Which lobe is the consolidation in?"
   → upper / lower;
 - size: "How large is the <finding>?" → the phantom's size word (small / moderate / large / ...);
-- device: "Is there <a device>?" → yes / no, for the device kinds the phantom models.
+- device: "Is there <a device>?" → yes for every device kind the study has, no for as many it has not (at least
+  one), so that "no" does not win by the count of questions.
 
 The split is the phantom's: train questions train the answer head, test questions are held out.
 """
@@ -51,9 +52,10 @@ def _questions(study: Study) -> list[tuple[str, str, str]]:
             out.append(("location", "Which lobe is the consolidation in?", f["lobe"]))
         if name in SIZED and f.get("size_word"):
             out.append(("size", f"How large is the {noun}?", f["size_word"]))
-    kinds = {d["kind"] for d in present.get("support_devices", {}).get("devices", [])}
-    for kind, phrase in DEVICES.items():
-        out.append(("device", f"Is there {phrase}?", "yes" if kind in kinds else "no"))
+    kinds = [k for k in DEVICES if k in {d["kind"] for d in present.get("support_devices", {}).get("devices", [])}]
+    others = [k for k in DEVICES if k not in kinds]
+    for kind in kinds + list(rng.permutation(others)[: len(kinds) or 1]):
+        out.append(("device", f"Is there {DEVICES[kind]}?", "yes" if kind in kinds else "no"))
     return out
 
 
