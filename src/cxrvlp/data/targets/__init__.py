@@ -69,4 +69,4 @@ def item_rngs(seeds: Sequence[int], name: str) -> list[np.random.Generator]:
     return [np.random.default_rng([int(s), salt]) for s in seeds]
 
 
-from cxrvlp.data.targets import findings, masked_words, paired_masking  # noqa: E402,F401  (registers them)
+from cxrvlp.data.targets import findings, masked_words, paired_masking, report_graph  # noqa: E402,F401  (registers)
