@@ -142,9 +142,19 @@ def sample(name: str, rng: np.random.Generator, anat: Anatomy) -> Finding:
     raise ValueError(f"unknown finding {name!r}; expected one of {FINDINGS}")
 
 
+# Lung zones by height above the hemidiaphragm at the same (x, y), as a share of zone_scale: lower up to 0.3, mid up
+# to 0.62, upper above (the `zone` of nodules and masses; the phantom's anatomy masks use the same limits).
+ZONE_LIMITS = (0.3, 0.62)
+
+
+def zone_scale(anat: Anatomy) -> float:
+    """The height (cm) that :data:`ZONE_LIMITS` are shares of."""
+    return anat.patient.lung_h - 4.0
+
+
 def _zone(anat: Anatomy, side: str, c) -> str:
-    f = (c[2] - dome_height(anat, side, c[0], c[1])) / (anat.patient.lung_h - 4.0)
-    return "upper" if f > 0.62 else "mid" if f > 0.3 else "lower"
+    f = (c[2] - dome_height(anat, side, c[0], c[1])) / zone_scale(anat)
+    return "upper" if f > ZONE_LIMITS[1] else "mid" if f > ZONE_LIMITS[0] else "lower"
 
 
 def _heart_span(heart, z: float) -> tuple[float, float]:

@@ -405,3 +405,66 @@ def solid_chords(solids: list[tuple[float, Quadric]], view: View) -> np.ndarray:
     out += np.bincount(rr * view.w + cc, weights=chord, minlength=view.h * view.w).astype(np.float32)
     return out.reshape(view.h, view.w)
 
+
+
+def split_lengths(base: Region, parts: dict, view: View) -> dict:
+    """Path lengths through sub-regions of one region: ``key: (inc, exc)`` in ``parts`` stands for
+    ``base ∩ (∩ inc) \\ exc`` (``inc`` convex solids or half-spaces, ``exc`` at most one convex solid); the result
+    is ``{key: (window, lengths) | None}`` as :meth:`Region.length` gives, all on ``base``'s window.
+
+    ``base`` (no ``any`` union) is cut by its excluded solids once per ray into its uncovered pieces: with the
+    clipped starts ``s`` and ends ``e`` of the excluded intervals sorted on their own, the pieces of ``[lo, hi]``
+    are ``[lo, s₀], [e₀, s₁], …, [e_{n−1}, hi]`` (those with an end before their start are empty), since the
+    running counts of starts and ends agree exactly between an end and the next start. A sub-region then costs
+    one interval clip per piece instead of its own sort of the excluded intervals; the lengths equal
+    :meth:`Region.length` of ``Region(base.inc + inc, (), base.exc + exc)`` up to float rounding.
+    """
+    if base.any:
+        raise ValueError("split_lengths: the base region must have no union constraint")
+    win = view.crop(*base.bbox(view))
+    if win is None:
+        return {k: None for k in parts}
+    s, z = view.pixel_coords(*win)
+    lo = hi = None
+    for p in base.inc:
+        iv = _interval_in(p, view, win, s, z)
+        if iv is None:
+            return {k: None for k in parts}
+        lo = iv[0] if lo is None else np.maximum(lo, iv[0])
+        hi = iv[1] if hi is None else np.minimum(hi, iv[1])
+    starts, ends = [], []
+    for iv in (_interval_in(p, view, win, s, z) for p in base.exc):
+        if iv is not None:
+            t0, t1 = _clip(iv, lo, hi)
+            empty = ~(t1 > t0)
+            starts.append(np.where(empty, _BIG, t0))
+            ends.append(np.where(empty, _BIG, t1))
+    for i, j in _network(len(starts)):
+        for v in (starts, ends):
+            v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+    a = np.stack([lo, *ends])  # pieces [a_k, b_k] of every ray, k = 0..n
+    b = np.minimum(np.stack([*starts, hi]), hi)
+    out = {}
+    for key, (inc, exc) in parts.items():
+        if len(exc) > 1:
+            raise ValueError(f"split_lengths: part {key!r} excludes {len(exc)} solids; at most one is supported")
+        p_lo, p_hi, gone = None, None, False
+        for p in inc:
+            iv = _interval_in(p, view, win, s, z)
+            if iv is None:
+                gone = True
+                break
+            p_lo = iv[0] if p_lo is None else np.maximum(p_lo, iv[0])
+            p_hi = iv[1] if p_hi is None else np.minimum(p_hi, iv[1])
+        if gone:
+            out[key] = None
+            continue
+        c0 = a if p_lo is None else np.maximum(a, p_lo)
+        c1 = b if p_hi is None else np.minimum(b, p_hi)
+        inside = np.maximum(c1 - c0, 0)
+        if exc:
+            x = _interval_in(exc[0], view, win, s, z)
+            if x is not None:
+                inside -= np.maximum(np.minimum(c1, x[1]) - np.maximum(c0, x[0]), 0)
+        out[key] = (win, inside.sum(0, dtype=np.float32))
+    return out
