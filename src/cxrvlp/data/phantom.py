@@ -3,7 +3,10 @@
 The ground truth (``phantom_ground_truth.jsonl``) replaces nothing: report-derived CheXpert labels stay under their
 CheXpert names, and the true findings are added under the phantom's finding names (``cardiomegaly``, ...). Each
 image also gets the boxes and masks of the findings visible in it (``ImageRecord.boxes`` / ``masks[finding]``); a
-finding absent or invisible in a view has none there, so a missing mask means an empty one.
+finding absent or invisible in a view has none there, so a missing mask means an empty one. Phantoms of generator
+version 1.2 and later also give each image the masks of the anatomy it models, under ``masks["anatomy:<name>"]``
+(``anatomy:left lung``, ``anatomy:right lower zone``, ``anatomy:heart``, ...: :data:`ANATOMY_PREFIX` keeps them apart
+from finding names; :data:`cxrvlp.phantom.anatomy_masks.STRUCTURES`); their boxes stay in the ground truth only.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from cxrvlp.data.mimic_cxr import SkipLog, read_mimic_cxr
 from cxrvlp.data.study import Box, Study
 
 GROUND_TRUTH = "phantom_ground_truth.jsonl"
+ANATOMY_PREFIX = "anatomy:"
 
 
 def read_ground_truth(root: str | Path) -> dict[str, dict]:
@@ -56,3 +60,9 @@ def _attach_annotations(study: Study, gt: dict, root: Path) -> None:
                 continue
             img.boxes.append(Box(finding["name"], *view["box"]))
             img.masks[finding["name"]] = root / view["mask"]
+    for dicom_id, structures in gt.get("anatomy", {}).items():  # absent before generator version 1.2
+        img = images.get(dicom_id)
+        if img is None:
+            continue
+        for name, entry in structures.items():
+            img.masks[ANATOMY_PREFIX + name] = root / entry["mask"]

@@ -17,6 +17,7 @@ from PIL import Image
 
 from cxrvlp.data.adapters import get_adapter, load_studies
 from cxrvlp.data.masks import read_mask
+from cxrvlp.data.phantom import ANATOMY_PREFIX
 from cxrvlp.data.prepared.format import Geometry, ShardRef, read_array
 from cxrvlp.data.skips import SkipLog
 from cxrvlp.data.splits import holdout_split
@@ -157,11 +158,13 @@ def crop_masks(study: Study, pre: Preprocess, classes: tuple[str, ...], missing:
 
 
 def mask_classes(studies: list[Study]) -> tuple[str, ...]:
-    """Every class a mask is available for in ``studies`` (binary mask files and label-map values), sorted."""
+    """Every class a mask is available for in ``studies`` (binary mask files and label-map values), sorted; the
+    phantom's anatomy masks (``anatomy:<name>``) are not findings and are left out (name them to segment them)."""
     names = set()
     for s in studies:
         record = evaluated_image(s)
-        names.update(k for k in record.masks if k not in s.meta.get("mask_values", {}))
+        names.update(k for k in record.masks
+                     if k not in s.meta.get("mask_values", {}) and not k.startswith(ANATOMY_PREFIX))
         for map_name, values in s.meta.get("mask_values", {}).items():
             if map_name in record.masks:
                 names.update(values)

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import findings as fnd
 from .anatomy import build, sample_patient, sample_pose
+from .anatomy_masks import anatomy_footprints
 from .reports import write_report
 from .studies import StudySpec, render_with_footprints
 
@@ -85,7 +86,8 @@ def dicom_id(seed: int, study_id: int, view: str) -> str:
 
 
 def simulate_patient(seed: int, pp: PlannedPatient, image_size: int):
-    """Yield, study by study, everything needed to write it: images, footprints, report, labels, metadata."""
+    """Yield, study by study, everything needed to write it: images, finding footprints, anatomy masks, report,
+    labels, metadata."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, pp.index]))
     patient = sample_patient(rng)
     prior = None
@@ -99,14 +101,16 @@ def simulate_patient(seed: int, pp: PlannedPatient, image_size: int):
         if ps.lateral:
             views["LAT"] = "LL" if srng.random() < 0.1 else "LATERAL"
         spec = StudySpec(patient, pose, found, tuple(views), image_size, int(srng.integers(2**31)))
-        images, feet = render_with_footprints(spec)
+        memo: dict = {}
+        images, feet = render_with_footprints(spec, memo)
+        anatomy = anatomy_footprints(spec, memo)
         visible = {f.name: {v: feet[f.name][v].visible for v in views} for f in found}
         consp = {f.name: max(feet[f.name][v].conspicuity for v in views) for f in found}
         text, labels = write_report(srng, {"findings": found, "visible": visible, "conspicuity": consp,
                                            "views": list(views.values()), "prior": prior, "sex": patient.sex})
         ids = {v: dicom_id(seed, ps.study_id, v) for v in views}
         yield {"planned": ps, "views": views, "ids": ids, "images": images, "footprints": feet, "findings": found,
-               "report": text, "chexpert": labels, "patient": patient}
+               "anatomy": anatomy, "report": text, "chexpert": labels, "patient": patient}
         prior = found
 
 

@@ -5,6 +5,7 @@ Layout under ``out_dir`` (MIMIC's file and column names)::
     files/pXX/pNNNNNNNN/sNNNNNNNN/<dicom_id>.jpg     8-bit grayscale JPEG
     files/pXX/pNNNNNNNN/sNNNNNNNN.txt                free-text report
     masks/pXX/pNNNNNNNN/sNNNNNNNN/<dicom_id>_<finding>.png
+    masks/pXX/pNNNNNNNN/sNNNNNNNN/<dicom_id>_anatomy_<structure>.png      (1-bit; spaces in the name as "_")
     mimic-cxr-2.0.0-metadata.csv, -split.csv, -chexpert.csv
     phantom_ground_truth.jsonl, phantom_manifest.json
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import struct
+import zlib
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -26,7 +29,8 @@ from .cohort import PlannedPatient, plan, simulate_patient
 from .findings import FINDINGS
 from .reports import CHEXPERT
 
-GENERATOR_VERSION = "1.1"  # 1.1: no "seen on the lateral view, better seen on the lateral view"
+# 1.1: no "seen on the lateral view, better seen on the lateral view"; 1.2: anatomy masks (images and reports as 1.1)
+GENERATOR_VERSION = "1.2"
 METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
                     "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
                     "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning")
@@ -171,9 +175,21 @@ def write_patient(out: Path, seed: int, pp: PlannedPatient, image_size: int) -> 
                     _save(out / mask_rel, fv.mask.astype(np.uint8) * 255, "PNG")
                 per_view[did] = {"visible": fv.visible, "box": fv.box if fv.visible else None, "mask": mask_rel}
             found.append({**f.to_json(), "views": per_view})
+        anatomy = {}
+        (out / mdir).mkdir(parents=True, exist_ok=True)
+        for v in st["views"]:
+            did = st["ids"][v]
+            anatomy[did] = {}
+            for name, per_view in st["anatomy"].items():
+                av = per_view[v]
+                if av.box is None:
+                    continue
+                mask_rel = (mdir / f"{did}_anatomy_{name.replace(' ', '_')}.png").as_posix()
+                _save(out / mask_rel, av.mask, "PNG1")
+                anatomy[did][name] = {"box": av.box, "mask": mask_rel}
         rows["truth"].append({"subject_id": sid, "study_id": ps.study_id, "split": pp.split,
                               "labels": {n: int(any(f.name == n for f in st["findings"])) for n in FINDINGS},
-                              "findings": found, "images": images,
+                              "findings": found, "anatomy": anatomy, "images": images,
                               "report": (pdir / f"s{ps.study_id}.txt").as_posix()})
     return rows
 
@@ -182,9 +198,25 @@ def _save(path: Path, img: np.ndarray, fmt: str) -> None:
     buf = io.BytesIO()
     if fmt == "JPEG":
         Image.fromarray(img, "L").save(buf, "JPEG", quality=95)
+    elif fmt == "PNG1":
+        buf.write(png_1bit(img))
     else:
         Image.fromarray(img, "L").save(buf, "PNG")
     path.write_bytes(buf.getvalue())
+
+
+def png_1bit(mask: np.ndarray) -> bytes:
+    """A bool mask as a 1-bit grayscale PNG (what PIL writes for mode "1", encoded here in a fraction of its time:
+    the phantom writes a few dozen anatomy masks per study)."""
+    h, w = mask.shape
+    rows = np.packbits(np.asarray(mask, dtype=bool), axis=1)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0 (none) per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def _write_csv(path: Path, columns, rows) -> None:
