@@ -141,6 +141,11 @@ def test_located_at_rules(text, expected):
     assert located(text) == expected
 
 
+def test_extra_surface_forms():
+    assert extract_graph("Mild levoscoliosis. Stable dextroscoliosis.").pathologies() == {"scoliosis"}
+    assert extract_graph("Focal airspace opacity in the lingula.").pathologies() == {"airspace disease"}
+
+
 def test_suggestive_of_reaches_every_coordinated_pathology():
     g = extract_graph("Left basilar opacity compatible with atelectasis or infiltrate.")
     assert {r for r in relations(g) if r[0] == "suggestive_of"} == {("suggestive_of", "opacity", "atelectasis"),

@@ -89,6 +89,8 @@ def test_generic_terms_and_incomplete_references():
     assert s.concepts_wrong == {"fracture"}  # in the table, absent from MeSH: wrong
     s = _score("Right pneumothorax. Lesion in the left lung.", cg.Reference({"pneumothorax"}), cg.IU_TERMS)
     assert s.concepts_wrong == set() and s.unscored_terms == ["lesion"]  # outside MeSH's vocabulary: unscored
+    s = _score("Calcified granuloma in the right upper lobe.", cg.Reference({"granuloma"}), cg.IU_TERMS)
+    assert s.concepts_pred == {"granuloma"} and s.concepts_wrong == set()  # MeSH files it as Calcified Granuloma
     s = _score("Opacity at the left base.", cg.Reference({"opacity"}), cg.IU_TERMS)
     assert s.triples_pred == set()  # the reference gives no place for it: the place is not scored
 

@@ -310,6 +310,8 @@ IU_TERMS = TermTable("iu_mesh", {
     "density": TermRule((OPACITY,)), "infiltrate": TermRule((OPACITY,)), "airspace disease": TermRule((OPACITY,)),
     "consolidation": TermRule((OPACITY,)), "collapse": TermRule(("atelectasis",)),
     "hemothorax": TermRule(("effusion",)), "enlargement": _CARDIAC,
+    # indexers file a calcified nodule ("calcified granuloma", "calcified nodule") under Calcified Granuloma alone
+    "calcification": TermRule(("calcification", "granuloma")), "nodule": TermRule(("nodule", "granuloma")),
 }, complete=False)
 # qualifier -> anatomy node template ({s}: the side(s) the term's qualifiers give)
 MESH_SITES = {"base": "{s} lower zone", "lower lobe": "{s} lower zone", "upper lobe": "{s} upper zone",

@@ -10,8 +10,9 @@ between them, after RadGraph's schema, by rules over the project's lexicon.
   Lobes map to zones (upper lobe → upper zone, middle lobe and lingula → mid zone, lower lobe → lower zone);
   apex → upper zone; base → lower zone; retrocardiac and "behind the heart" → left lower zone.
 - **Pathology entities** are the lexicon's pathology terms (plus a few surface forms reports use: "pleural fluid",
-  "PTX", "volume loss" as collapse, "airspace opacity" as airspace disease: :data:`EXTRA_PATHOLOGY_FORMS`),
-  with the labeler's status (positive, negative, uncertain: :meth:`cxrvlp.text.labeler.RuleLabeler.label_spans`).
+  "PTX", "volume loss" as collapse, "airspace opacity" as airspace disease, "levoscoliosis":
+  :data:`EXTRA_PATHOLOGY_FORMS`), with the labeler's status (positive, negative, uncertain:
+  :meth:`cxrvlp.text.labeler.RuleLabeler.label_spans`).
 - **Relations**:
   - ``located_at`` (pathology → anatomy node). Each clause is cut into *segments* at commas and at "and", "or",
     "with", "as well as"; a pathology is located at the anatomy of its own segment ("left lower lobe opacity and a
@@ -74,7 +75,8 @@ _FIXED_SITE = {"cardiomegaly": ("heart",)}
 # surface forms the concept graph reads beyond the shared lexicon's (which F-L's masking also uses)
 EXTRA_PATHOLOGY_FORMS: dict[str, tuple[str, ...]] = {
     "effusion": ("pleural fluid",), "pneumothorax": ("ptx",), "collapse": ("volume loss",),
-    "airspace disease": ("[airspace|air space] [opacit*|process]",)}
+    "airspace disease": ("[airspace|air space] [opacit*|process]",),
+    "scoliosis": ("dextroscolio*", "levoscolio*", "dextrocurvature", "levocurvature")}
 EXTRA_ANATOMY_FORMS: dict[str, tuple[str, ...]] = {
     "retrocardiac": ("behind the heart",), "hilum": ("suprahilar", "infrahilar"),
     "costophrenic angle": ("costophrenic",)}  # "costophrenic XXXX": IU X-Ray's de-identification ate the noun
