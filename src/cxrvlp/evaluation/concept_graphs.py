@@ -14,7 +14,8 @@ may denote, wrong otherwise.
 ``with_uncertain`` rows):
 
 - *pathology entities*: distinct (study, concept) pairs. A predicted entity whose denotations meet the study's
-  concepts predicts those (true positives); one that meets none predicts its first denotation (a false positive);
+  concepts predicts the first of them (a true positive: one entity, one finding); one that meets none predicts its
+  first denotation (a false positive);
   a term outside the table is a false positive where the reference is complete (the phantom) and unscored where it
   is not (MeSH indexes far fewer things than reports say: such terms are counted under ``unscored_terms``);
 - *located_at*: distinct (study, concept, anatomy node) triples of the scored entities. A predicted node is right
@@ -161,7 +162,7 @@ def score_study(entities: list[PredictedEntity], ref: Reference, table: TermTabl
             else:
                 out.unscored_terms.append(e.term)
             continue
-        hit = [c for c in rule.concepts if c in ref.concepts]
+        hit = [c for c in rule.concepts if c in ref.concepts][:1]  # one entity, one finding
         if rule.generic:
             if not hit:
                 out.concepts_wrong.add(f"{e.term} (generic)")
