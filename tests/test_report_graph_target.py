@@ -1,5 +1,4 @@
 """The report_graph batch target: a report's concept graph as node, token and relation tensors."""
-import torch
 
 from cxrvlp.data.targets import TargetContext, build_targets, item_rngs
 from cxrvlp.data.targets.report_graph import PATHOLOGY_NODES
