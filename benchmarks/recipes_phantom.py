@@ -133,6 +133,33 @@ def seed_table_markdown(summary: dict, chance: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def held_out_grid(args, run_one, extra: list[str], seeds_of=None) -> tuple[dict, float, Path, tuple[str, ...]]:
+    """Generate the training phantom and a held-out one (seed + 1000), then ``run_one(name, overrides, run_dir,
+    eval_root, eval_splits, pool_seed, progress)`` for every run of ``args.runs`` and seed (``seeds_of(name)``,
+    default ``args.train_seeds``), ``args.jobs`` at a time in spawned processes:
+    ``({run: {"seedN": result}}, phantom seconds, eval_root, eval_splits)``."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    out = Path(args.out)
+    data, eval_root = out / "phantom", out / "phantom_eval"
+    eval_splits = ("train", "validate", "test")
+    phantom_s = ensure_phantom(data, args.studies, args.seed, args.workers, args.progress, args.image_size)
+    phantom_s += ensure_phantom(eval_root, args.eval_studies, args.seed + 1000, args.workers, args.progress,
+                                args.image_size)
+    shared = [*SHARED, *extra, f"data.root={data}", f"trainer.max_epochs={args.epochs}"]
+    jobs = {}
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        for name in args.runs:
+            for seed in (seeds_of or (lambda _: args.train_seeds))(name):
+                overrides = [*shared, f"trainer.seed={seed}", *args.overrides]
+                jobs[name, seed] = pool.submit(run_one, name, overrides, out / name / f"seed{seed}", eval_root,
+                                               eval_splits, args.seed, args.progress)
+    per_run = {name: {f"seed{seed}": jobs[name, seed].result() for (n, seed) in jobs if n == name}
+               for name in args.runs}
+    return per_run, phantom_s, eval_root, eval_splits
+
+
 def common_arguments(p: argparse.ArgumentParser, out: str, studies: int, epochs: int) -> None:
     """The options every phantom benchmark takes: where, how many studies, the budget, the seed, overrides."""
     p.add_argument("--out", default=out)

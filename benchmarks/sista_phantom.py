@@ -31,8 +31,6 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -44,7 +42,7 @@ from recipes_phantom import (
     SHARED,
     _finite,
     common_arguments,
-    ensure_phantom,
+    held_out_grid,
     pretrain_and_evaluate,
     seed_table,
     seed_table_markdown,
@@ -121,21 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
 
     out = Path(args.out)
-    data, eval_root = out / "phantom", out / "phantom_eval"
-    eval_splits = ("train", "validate", "test")
-    phantom_s = ensure_phantom(data, args.studies, args.seed, args.workers, args.progress, args.image_size)
-    phantom_s += ensure_phantom(eval_root, args.eval_studies, args.seed + 1000, args.workers, args.progress,
-                                args.image_size)
-    shared = [*SHARED, *FROZEN_TEXT, *ONE_THREAD, f"data.root={data}", f"trainer.max_epochs={args.epochs}"]
-    jobs = {}
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for name in args.runs:
-            for seed in args.train_seeds[:1] if name in ONE_SEED else args.train_seeds:
-                overrides = [*shared, f"trainer.seed={seed}", *args.overrides]
-                jobs[name, seed] = pool.submit(run_one, name, overrides, out / name / f"seed{seed}", eval_root,
-                                               eval_splits, args.seed, args.progress)
-    per_run = {name: {f"seed{seed}": jobs[name, seed].result() for (n, seed) in jobs if n == name}
-               for name in args.runs}
+    seeds = lambda name: args.train_seeds[:1] if name in ONE_SEED else args.train_seeds  # noqa: E731
+    per_run, phantom_s, eval_root, eval_splits = held_out_grid(args, run_one, [*FROZEN_TEXT, *ONE_THREAD], seeds)
     summary = seed_table(per_run, _metrics)
     chance = _chance(per_run)
     report = {
