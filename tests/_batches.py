@@ -1,7 +1,7 @@
 """Batches made by hand for model tests, with the recipe's batch targets drawn as the data pipeline draws them."""
 from __future__ import annotations
 
-from cxrvlp.data.targets import TargetContext, build_targets, item_rngs
+from cxrvlp.data.targets import TargetContext, apply_targets, build_targets
 from cxrvlp.text.tokenize import Tokenize
 
 
@@ -12,7 +12,4 @@ def with_targets(batch: dict, model, seeds=None) -> dict:
         return batch
     encoding = Tokenize(model.text_encoder.tokenizer)(batch["text"], model.text_encoder.max_length, offsets=True)
     seeds = list(range(len(batch["text"]))) if seeds is None else seeds
-    batch = dict(batch)
-    for target in targets:
-        batch.update(target(batch, encoding, item_rngs(seeds, target.name)))
-    return batch
+    return apply_targets(targets, dict(batch), encoding, seeds)

@@ -22,3 +22,15 @@ def tiny_phantom(tmp_path_factory) -> Path:
     from cxrvlp.phantom import generate
 
     return generate(tmp_path_factory.mktemp("phantom"), 48, seed=1, image_size=64, progress=False)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on 2 cores shared with other jobs, one thread per process is several times
+    faster for the tiny models."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

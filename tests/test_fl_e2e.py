@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 from PIL import Image
 
 from cxrvlp.cli import main
@@ -13,14 +12,6 @@ from test_pretrain_e2e import _train_losses
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture
-def one_thread():
-    # two cores shared with other jobs: one thread per process is several times faster for these tiny models
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_fl_tiny_pretrains_evaluates_and_explains(tiny_phantom, tmp_path, one_thread):

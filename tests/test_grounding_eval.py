@@ -97,13 +97,6 @@ def test_phrase_tokens_to_words():
     assert ge.phrase_words(offsets, word_index, 10, 20) is None  # runs past the last token: cut by the limit
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.slow
 def test_grounding_end_to_end_and_a_recipe_without_local_features(tiny_phantom, tmp_path, one_thread, capsys):

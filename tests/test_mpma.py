@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cxrvlp.data.targets import TargetContext, build_targets, item_rngs
+from cxrvlp.data.targets import TargetContext, apply_targets, build_targets
 from cxrvlp.layers.patches import normalised_patches, patchify
 from cxrvlp.methods.loading import build_pretraining
 from cxrvlp.objectives.masked_image import MaskedPatchLoss
@@ -25,9 +25,7 @@ def _batch(model, cfg, seeds=(0, 1, 2, 3), ratio=None):
     g = torch.Generator().manual_seed(0)
     batch = {"frontal": torch.randn(4, 1, cfg.data.crop, cfg.data.crop, generator=g), "text": TEXTS,
              "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    for t in targets:
-        batch.update(t(batch, enc, item_rngs(list(seeds), t.name)))
-    return batch, enc
+    return apply_targets(targets, batch, enc, list(seeds)), enc
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,18 @@ def register(sub) -> None:
                        "the joint image-text space, features [N, G] the encoder's global features) or .safetensors "
                        "(embeddings, features; ids, paths, study ids and views in the header metadata as JSON).\n"
                        "  cxrvlp embed my_images/ --model models/convirt --out my_images.npz")
+    folder_arguments(p)
+    p.add_argument("--out", required=True, help="output file: .npz or .safetensors")
+    p.set_defaults(func=run)
+
+
+def folder_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of the commands that run a model over a folder of the user's images (embed, zeroshot)."""
     p.add_argument("dir", metavar="DIR", help="a folder of images (or a data set root with --adapter)")
     p.add_argument("--model", required=True, help="an export folder (cxrvlp export) or a .ckpt")
-    p.add_argument("--out", required=True, help="output file: .npz or .safetensors")
     p.add_argument("--adapter", default="folder", help="how to read DIR (default: folder; `cxrvlp data list`)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from cxrvlp.cli.embed import folder_arguments
+
 
 def register(sub) -> None:
     p = sub.add_parser("zeroshot", help="zero-shot scores of every image of a folder for your prompts (CSV)",
@@ -17,13 +19,9 @@ def register(sub) -> None:
                        "(a model without one: s itself). One row per image, one column per label. When DIR's labels "
                        "(labels.csv) include a prompt's label, its AUROC is printed. Not a diagnosis.\n"
                        "  cxrvlp zeroshot my_images/ --model models/convirt --prompts prompts.yaml --out scores.csv")
-    p.add_argument("dir", metavar="DIR", help="a folder of images (or a data set root with --adapter)")
-    p.add_argument("--model", required=True, help="an export folder (cxrvlp export) or a .ckpt")
+    folder_arguments(p)
     p.add_argument("--prompts", required=True, help="YAML: {label: {positive: [...], negative: [...]}}")
     p.add_argument("--out", default="zeroshot_scores.csv", help="CSV to write (default: zeroshot_scores.csv)")
-    p.add_argument("--adapter", default="folder", help="how to read DIR (default: folder; `cxrvlp data list`)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 from cxrvlp.data import transforms
 from cxrvlp.data.prepared import ShardRef, read_image
 from cxrvlp.data.study import Study
-from cxrvlp.data.targets import item_rngs
+from cxrvlp.data.targets import apply_targets
 
 Tokenizer = Callable[[list[str], int], dict[str, torch.Tensor]]
 
@@ -116,6 +116,4 @@ class Collate:
             "text": texts,
         }
         seeds = [it.get("seed", it["index"]) for it in items]
-        for target in self.targets:
-            batch.update(target(batch, tokens, item_rngs(seeds, target.name)))
-        return batch
+        return apply_targets(self.targets, batch, tokens, seeds)

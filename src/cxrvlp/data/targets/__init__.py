@@ -63,6 +63,13 @@ def build_targets(specs: Sequence, context: TargetContext) -> list:
     return built
 
 
+def apply_targets(targets: Sequence, batch: dict, encoding: dict, seeds: Sequence[int]) -> dict:
+    """``batch`` updated with the keys of each target, drawn from the items' ``seeds`` (what the collate does)."""
+    for target in targets:
+        batch.update(target(batch, encoding, item_rngs(seeds, target.name)))
+    return batch
+
+
 def item_rngs(seeds: Sequence[int], name: str) -> list[np.random.Generator]:
     """One generator per item for target ``name``."""
     salt = zlib.crc32(name.encode())

@@ -10,6 +10,8 @@ Adds, with ``A = len(ANATOMY_NODES)`` and ``P = len(PATHOLOGY_NODES)`` (the lexi
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from cxrvlp.data.targets import TargetContext, register_target
@@ -17,6 +19,12 @@ from cxrvlp.text.concept_graph import ANATOMY_NODES, extract_graph
 from cxrvlp.text.lexicon import PATHOLOGY_TERMS
 
 PATHOLOGY_NODES = tuple(PATHOLOGY_TERMS)
+
+
+@lru_cache(maxsize=65536)
+def _graph(text: str):
+    """The graph of a report, computed once per process (a corpus repeats its reports every epoch; read-only)."""
+    return extract_graph(text)
 
 
 def _tokens(offsets: torch.Tensor, start: int, end: int) -> torch.Tensor:
@@ -43,7 +51,7 @@ class ReportGraphTarget:
                "pathology_tokens": torch.zeros(b, p, t, dtype=torch.bool),
                "located_at": torch.zeros(b, p, a, dtype=torch.bool)}
         for i, text in enumerate(batch["text"]):
-            graph = extract_graph(text)
+            graph = _graph(text)
             offsets = encoding["offsets"][i]
             for e in graph.entities:
                 if e.kind == "anatomy" and e.name in self.anatomy:
